@@ -1,0 +1,56 @@
+"""Retry timing as pure functions: attempt number in, seconds out. No clock, no sleeping.
+
+The schedule is exponential from the configured interval (interval, 2x, 4x, ...) capped at
+`max_interval_s`, with up to `jitter` of extra random spread so that a fleet of failed
+notifications does not come back as one synchronised wave (the thundering herd stamina and
+the AWS architecture blog warn about). Jitter only ever lengthens a wait, so the documented
+interval is a floor a receiver can rely on.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+
+
+def backoff_delay(
+    attempt: int, *, interval_s: float, max_interval_s: float, jitter: float, rand: float
+) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based); `rand` is in [0, 1)."""
+    if attempt < 1:
+        raise ValueError("attempt numbers start at 1")
+    exponent = min(attempt - 1, 1023)  # 2.0**1024 overflows; the cap has long applied by then
+    nominal = min(max_interval_s, interval_s * 2.0**exponent)
+    return min(max_interval_s, nominal * (1.0 + jitter * rand))
+
+
+def backoff_bounds(
+    attempt: int, *, interval_s: float, max_interval_s: float, jitter: float
+) -> tuple[float, float]:
+    """The interval `backoff_delay` stays inside for this attempt, whatever `rand` is."""
+    low = backoff_delay(
+        attempt, interval_s=interval_s, max_interval_s=max_interval_s, jitter=0, rand=0
+    )
+    return low, min(max_interval_s, low * (1.0 + jitter))
+
+
+def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
+    """Seconds from `now_epoch` that a Retry-After header asks for (delta-seconds or HTTP-date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    seconds = when.timestamp() - now_epoch
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def retry_delay(backoff_s: float, retry_after_s: float | None, retry_after_max_s: float) -> float:
+    """A receiver's Retry-After wins over the backoff when longer, but never beyond the cap."""
+    if retry_after_s is None:
+        return backoff_s
+    return max(backoff_s, min(retry_after_s, retry_after_max_s))

@@ -1,0 +1,402 @@
+"""The command line: a thin layer that turns flags into settings, calls the engine and hands
+its result to a reporter. All validation happens in `dispatcher.settings`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .contract import STATE_FINISHED
+from .engine import Engine, EngineOptions
+from .errors import ConfigError
+from .payloads import PayloadFactory, notification
+from .report import AttemptPrinter
+from .settings import Settings, build_settings, describe_validation_error
+
+app = typer.Typer(
+    name="webhook-sim",
+    help="Plays the Unico IDCloud platform's side of the webhook contract against any receiver.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Options shared by every command that sends ----------------------------------------------------
+
+Url = Annotated[str | None, typer.Option("--url", help="The receiver's notification URL.")]
+ConfigPath = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML or YAML settings file; flags override it."),
+]
+AuthType = Annotated[
+    str | None,
+    typer.Option(
+        "--auth",
+        help="none | basic | api-key | oauth2. Default: inferred from the credentials given, "
+        "else none.",
+    ),
+]
+BasicOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--basic", help="USER:PASS for Basic auth (env WEBHOOK_SIM_BASIC).", show_default=False
+    ),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        help="HEADER:VALUE, or VALUE alone (sent as 'Authorization: VALUE') "
+        "(env WEBHOOK_SIM_API_KEY).",
+    ),
+]
+TokenUrl = Annotated[str | None, typer.Option("--token-url", help="OAuth2 token endpoint.")]
+ClientId = Annotated[str | None, typer.Option("--client-id", help="OAuth2 client id.")]
+ClientSecret = Annotated[
+    str | None,
+    typer.Option("--client-secret", help="OAuth2 client secret (env WEBHOOK_SIM_CLIENT_SECRET)."),
+]
+Scope = Annotated[str | None, typer.Option("--scope", help="OAuth2 scope to request.")]
+ClientAuth = Annotated[
+    str | None,
+    typer.Option("--client-auth", help="How the client authenticates to the token endpoint: "
+                 "basic (client_secret_basic) or post (client_secret_post). Default: basic."),
+]  # fmt: skip
+FlowOpt = Annotated[
+    str | None, typer.Option("--flow", help="by-unico | by-client. Default: by-unico.")
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--payload-profile",
+        help="by-Unico payload: minimal (processId, state, flow) or current (with result). "
+        "Default: current.",
+    ),
+]
+MaxAttempts = Annotated[
+    int | None, typer.Option("--max-attempts", help="Attempts per notification. Default: 5.")
+]
+Interval = Annotated[
+    float | None,
+    typer.Option(
+        "--interval",
+        help="Seconds before the first retry; doubles each retry, plus up to 20% jitter. "
+        "Default: 1.",
+    ),
+]
+MaxInterval = Annotated[
+    float | None, typer.Option("--max-interval", help="Longest wait between attempts. Default: 60.")
+]
+Timeout = Annotated[
+    float | None, typer.Option("--timeout", help="Seconds to wait for a response. Default: 10.")
+]
+Seed = Annotated[int | None, typer.Option("--seed", help="Makes ids and jitter reproducible.")]
+Header = Annotated[
+    list[str] | None,
+    typer.Option("--header", "-H", help="Extra request header NAME:VALUE (repeatable)."),
+]
+CaBundle = Annotated[
+    Path | None, typer.Option("--ca-bundle", help="PEM file of CAs to trust (a private CA).")
+]
+Insecure = Annotated[
+    bool, typer.Option("--insecure", help="Do not verify TLS certificates (prints a warning).")
+]
+
+
+def _flags(**values: Any) -> dict[str, Any]:
+    """Flag values keyed by their settings path; unset flags (None) are left to the file."""
+    renames = {
+        "auth": "auth.type",
+        "basic": "auth.basic",
+        "api_key": "auth.api_key",
+        "token_url": "auth.token_url",
+        "client_id": "auth.client_id",
+        "client_secret": "auth.client_secret",
+        "scope": "auth.scope",
+        "client_auth": "auth.client_auth",
+        "interval": "interval_s",
+        "max_interval": "max_interval_s",
+        "timeout": "timeout_s",
+    }
+    flags = {renames.get(k, k): v for k, v in values.items() if v is not None}
+    if flags.get("header") is not None:
+        flags["headers"] = flags.pop("header")
+    if flags.get("insecure") is False:
+        del flags["insecure"]
+    return flags
+
+
+def _console(width: int | None = None) -> Console:
+    console = Console(highlight=False, soft_wrap=True)
+    if width and not console.is_terminal:
+        # Logs and pipes have no width; rich would assume 80 and fold every table.
+        console = Console(highlight=False, soft_wrap=True, width=width)
+    return console
+
+
+def _warn_insecure(settings: Settings, console: Console) -> None:
+    if settings.insecure:
+        Console(stderr=True).print(
+            "[yellow]warning: --insecure: TLS certificates are not verified[/yellow]"
+        )
+
+
+# send -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def send(
+    url: Url = None,
+    config: ConfigPath = None,
+    auth: AuthType = None,
+    basic: BasicOpt = None,
+    api_key: ApiKeyOpt = None,
+    token_url: TokenUrl = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+    scope: Scope = None,
+    client_auth: ClientAuth = None,
+    flow: FlowOpt = None,
+    payload_profile: ProfileOpt = None,
+    status: Annotated[
+        int,
+        typer.Option(
+            "--status",
+            help="by-Client status to notify (2..5; others test tolerance of unknown statuses).",
+        ),
+    ] = 3,
+    state: Annotated[str, typer.Option("--state", help="by-Unico state.")] = STATE_FINISHED,
+    result: Annotated[
+        str, typer.Option("--result", help="by-Unico result: ok | expired | invalid_identity.")
+    ] = "ok",
+    process_flow: Annotated[
+        str | None,
+        typer.Option("--process-flow", help="by-Unico journey (flow field). Default: random."),
+    ] = None,
+    process_id: Annotated[
+        str | None, typer.Option("--process-id", help="Process UUID. Default: random.")
+    ] = None,
+    max_attempts: MaxAttempts = None,
+    interval: Interval = None,
+    max_interval: MaxInterval = None,
+    timeout: Timeout = None,
+    seed: Seed = None,
+    header: Header = None,
+    ca_bundle: CaBundle = None,
+    insecure: Insecure = False,
+) -> int:
+    """Send one notification, with retries, and print every attempt.
+
+    Exit 0 delivered, 1 not delivered, 2 bad input.
+    """
+    settings = build_settings(
+        config=config,
+        flags=_flags(
+            url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
+            client_id=client_id, client_secret=client_secret, scope=scope,
+            client_auth=client_auth, flow=flow, payload_profile=payload_profile,
+            max_attempts=max_attempts, interval=interval, max_interval=max_interval,
+            timeout=timeout, header=header, ca_bundle=ca_bundle, insecure=insecure,
+        ),
+    )  # fmt: skip
+    if process_id is not None:
+        _check_uuid(process_id)
+    factory = PayloadFactory(seed)
+    if settings.flow == "by-client":
+        payload = factory.by_client(process_id=process_id, status=status)
+    else:
+        payload = factory.by_unico(
+            process_id=process_id,
+            state=state,
+            result=result,
+            flow=process_flow,
+            profile=settings.payload_profile,
+        )
+    console = _console()
+    _warn_insecure(settings, console)
+    console.print(f"POST {settings.url}  ({settings.flow}, auth {settings.auth.type})")
+    console.print(json.dumps(payload, indent=2), highlight=False, markup=False)
+    printer = AttemptPrinter(console, settings)
+    engine = Engine(settings, options=EngineOptions(adaptive=False, seed=seed), observer=printer)
+    asyncio.run(engine.run([notification(payload)]))
+    if printer.final == "delivered":
+        console.print(f"[green]delivered[/green] after {printer.attempts} attempt(s)")
+        return 0
+    console.print(f"[red]not delivered[/red] after {printer.attempts} attempt(s)")
+    return 1
+
+
+def _check_uuid(value: str) -> None:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ConfigError(f"--process-id = {value!r}: must be a UUID") from None
+
+
+# receiver ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def receiver(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free).")] = 8080,
+    auth: Annotated[
+        str, typer.Option("--auth", help="Auth to expect: none | basic | api-key | oauth2.")
+    ] = "none",
+    basic: BasicOpt = None,
+    api_key: ApiKeyOpt = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+    token_ttl: Annotated[
+        int, typer.Option("--token-ttl", help="Lifetime of issued OAuth2 tokens, seconds.")
+    ] = 3600,
+    fail_rate: Annotated[
+        float, typer.Option("--fail-rate", help="Probability of answering 500 (0..1).")
+    ] = 0.0,
+    fail_first: Annotated[
+        int,
+        typer.Option(
+            "--fail-first", help="Answer 500 to the first N deliveries of each notification."
+        ),
+    ] = 0,
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", help="Delay before answering, milliseconds.")
+    ] = 0.0,
+    status: Annotated[
+        int | None, typer.Option("--status", help="Answer every valid notification with CODE.")
+    ] = None,
+    seed: Seed = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-request log lines.")] = False,
+) -> int:
+    """Run the sandbox receiver: checks auth and payloads, counts duplicates, injects faults.
+
+    OAuth2: it is also the token provider, at POST /oauth/token. Counters: GET /_stats.
+    """
+    import os
+
+    from pydantic import ValidationError
+
+    from .receiver import ReceiverConfig
+    from .receiver.app import serve_forever
+
+    try:
+        config = ReceiverConfig.model_validate(
+            {
+                "auth": auth,
+                "basic": basic or os.environ.get("WEBHOOK_SIM_BASIC"),
+                "api_key": api_key or os.environ.get("WEBHOOK_SIM_API_KEY"),
+                "client_id": client_id,
+                "client_secret": client_secret or os.environ.get("WEBHOOK_SIM_CLIENT_SECRET"),
+                "token_ttl_s": token_ttl,
+                "fail_rate": fail_rate,
+                "fail_first": fail_first,
+                "latency_ms": latency_ms,
+                "status": status,
+                "seed": seed,
+            }
+        )
+    except ValidationError as exc:
+        raise ConfigError(
+            describe_validation_error(exc, "receiver", model=ReceiverConfig)
+        ) from None
+    if not quiet:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        asyncio.run(serve_forever(config, host, port))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+# demo -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the demo's process ids.")] = 7,
+) -> int:
+    """Show the whole contract working on loopback against built-in sandbox receivers."""
+    from .demo import run_demo
+
+    console = _console(width=150)
+    console.print("webhook-sim demo: every auth type, both flows, a retry and a duplicate,")
+    console.print("against sandbox receivers on 127.0.0.1\n")
+    results, stats = asyncio.run(run_demo(seed))
+    table = Table(title="notifications", title_justify="left")
+    for column in ("#", "case", "flow", "auth", "payload sent", "attempts", "outcome", "ok"):
+        table.add_column(column, overflow="fold")
+    for number, row in enumerate(results, 1):
+        payload = json.dumps(row.payload, separators=(",", ":"))
+        table.add_row(
+            str(number),
+            row.case.title,
+            row.flow,
+            row.auth,
+            payload,
+            "\n".join(row.attempts),
+            row.outcome,
+            "[green]✓[/green]" if row.as_expected else "[red]✗ expected " + row.case.expected,
+        )
+    console.print(table)
+    receivers = Table(
+        title="what the sandbox receivers counted (GET /_stats)", title_justify="left"
+    )
+    columns = ("received", "accepted", "rejected_auth", "duplicates", "injected_failures",
+               "token_requests")  # fmt: skip
+    receivers.add_column("receiver")
+    for column in columns:
+        receivers.add_column(column, justify="right")
+    for name, counts in stats.items():
+        receivers.add_row(name, *(str(counts[c]) for c in columns))
+    console.print(receivers)
+    failed = [r for r in results if not r.as_expected]
+    if failed:
+        console.print(f"[red]{len(failed)} case(s) did not end as expected[/red]")
+        return 1
+    console.print("[green]all cases ended as expected[/green]")
+    return 0
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"webhook-sim {__version__}")
+
+
+# entry point ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script: typer's command, but bad input is one line on stderr and exit 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="webhook-sim", standalone_mode=False)
+    except ConfigError as exc:
+        print(f"webhook-sim: error: {exc}", file=sys.stderr)
+        return 2
+    except typer.TyperException as exc:
+        print(f"webhook-sim: error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""One delivery attempt with the platform's rules: auth → POST → classify.
+
+Success is 200..299 and nothing else; a 3xx is a failure (redirects are not followed). A 401
+lets the auth strategy renew what went stale (an OAuth2 token) and the request is sent once
+more within the same attempt, the way httpx's auth flows do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .auth import Auth
+from .backoff import parse_retry_after
+from .errors import DeliveryError
+from .payloads import Notification
+from .transport import Response, Transport
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    number: int
+    status: int | None  # the HTTP status, or None when no response arrived
+    error: str | None  # DeliveryError.kind when no response arrived
+    latency_s: float
+    retry_after_s: float | None = None
+    detail: str = ""  # a short excerpt of the response body, or the error message
+    reauthenticated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def outcome(self) -> str:
+        """What reports count attempts by: the status code, or the error kind."""
+        return str(self.status) if self.status is not None else (self.error or "error")
+
+
+def _excerpt(resp: Response, limit: int = 200) -> str:
+    text = resp.body[:limit].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text + ("…" if len(resp.body) > limit or resp.truncated else "")
+
+
+async def attempt(
+    transport: Transport,
+    auth: Auth,
+    url: str,
+    note: Notification,
+    number: int,
+    *,
+    extra_headers: tuple[tuple[str, str], ...] = (),
+) -> AttemptResult:
+    started = time.perf_counter()
+    reauthenticated = False
+    try:
+        headers = {**JSON_HEADERS, **dict(extra_headers)}
+        sent = await auth.headers(transport)
+        resp = await transport.request("POST", url, headers={**headers, **sent}, data=note.body)
+        if resp.status == 401 and auth.unauthorized(sent):
+            reauthenticated = True
+            sent = await auth.headers(transport)
+            resp = await transport.request("POST", url, headers={**headers, **sent}, data=note.body)
+    except DeliveryError as exc:
+        return AttemptResult(
+            number, None, exc.kind, time.perf_counter() - started, detail=str(exc),
+            reauthenticated=reauthenticated,
+        )  # fmt: skip
+    retry_after = None
+    if resp.status in (429, 503):
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+    detail = _excerpt(resp)
+    if 300 <= resp.status < 400 and "Location" in resp.headers:
+        detail = f"redirect to {resp.headers['Location']} (not followed)"
+    return AttemptResult(
+        number,
+        resp.status,
+        None,
+        time.perf_counter() - started,
+        retry_after,
+        detail,
+        reauthenticated,
+    )

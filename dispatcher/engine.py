@@ -1,0 +1,281 @@
+"""The engine: takes a plan of notifications and delivers each one by the platform's rules.
+
+One coroutine (`_dispatch`) decides what starts when; each attempt runs as a task of one
+TaskGroup. A notification waiting for its next attempt sits in a heap, holding no slot, so
+retries never block fresh work. The plan is consumed lazily, only when a slot is free: memory
+is proportional to the notifications in flight or waiting for a retry, never to the plan.
+
+Every notification taken from the plan ends in exactly one of delivered, exhausted (the last
+attempt failed) or cancelled (the run was stopped first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from . import USER_AGENT
+from .auth import Auth, from_settings
+from .backoff import backoff_delay, retry_delay
+from .delivery import AttemptResult, attempt
+from .metrics import Metrics, ThrottlePoint, record_seconds
+from .payloads import Notification
+from .settings import Settings
+from .throttle import AimdParams, Pacer, WindowStats, aimd_decide
+from .transport import Transport
+
+Outcome = Literal["delivered", "exhausted", "cancelled"]
+
+
+class Observer(Protocol):
+    def on_attempt(
+        self, note: Notification, result: AttemptResult, retry_in_s: float | None
+    ) -> None:
+        """An attempt finished; `retry_in_s` is the wait before the next one, None if final."""
+
+    def on_final(self, note: Notification, outcome: Outcome, attempts: int) -> None:
+        """A notification reached its final outcome."""
+
+
+class _Quiet:
+    def on_attempt(
+        self, note: Notification, result: AttemptResult, retry_in_s: float | None
+    ) -> None:
+        pass
+
+    def on_final(self, note: Notification, outcome: Outcome, attempts: int) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    max_rate: float | None = None  # request starts per second, None for unpaced
+    adaptive: bool = True  # AIMD on the in-flight limit
+    aimd: AimdParams = field(default_factory=AimdParams)
+    grace_s: float = 2.0  # how long in-flight requests may finish after a stop
+    seed: int | None = None  # jitter
+
+
+@dataclass(slots=True)
+class _Pending:
+    note: Notification
+    attempts: int = 0
+
+
+@dataclass(order=True, slots=True)
+class _Retry:
+    due: float
+    seq: int
+    pending: _Pending = field(compare=False)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        options: EngineOptions = EngineOptions(),
+        observer: Observer | None = None,
+        auth: Auth | None = None,
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.observer: Observer = observer or _Quiet()
+        self.auth = auth or from_settings(settings.auth)
+        self.metrics = Metrics(cap=settings.concurrency)
+        self._rng = random.Random(options.seed)
+        self._pacer = Pacer(options.max_rate) if options.max_rate else None
+        self._retries: list[_Retry] = []
+        self._seq = itertools.count()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._paused_until = 0.0
+        self._window_start = 0.0
+        self._t0 = 0.0
+
+    # Control -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop scheduling; in-flight attempts get `grace_s`, everything else is cancelled."""
+        self._stopping = True
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # The run -----------------------------------------------------------------------------
+
+    async def run(self, plan: Iterable[Notification]) -> Metrics:
+        loop = asyncio.get_running_loop()
+        self._t0 = self._window_start = loop.time()
+        settings = self.settings
+        try:
+            async with (
+                Transport(
+                    timeout_s=settings.timeout_s,
+                    max_body_bytes=settings.max_body_bytes,
+                    ca_bundle=settings.ca_bundle,
+                    insecure=settings.insecure,
+                    user_agent=USER_AGENT,
+                ) as transport,
+                asyncio.TaskGroup() as tg,
+            ):
+                await self._dispatch(iter(plan), transport, tg)
+                if self._tasks:
+                    # Stopped: give what is in flight its grace period, then cancel it.
+                    _, late = await asyncio.wait(self._tasks, timeout=self.options.grace_s)
+                    for task in late:
+                        task.cancel()
+        finally:
+            for retry in self._retries:
+                self._finish(retry.pending, "cancelled")
+            self._retries.clear()
+            self.metrics.retries_waiting = 0
+            self.metrics.duration_s = loop.time() - self._t0
+        return self.metrics
+
+    async def _dispatch(
+        self, feed: Iterator[Notification], transport: Transport, tg: asyncio.TaskGroup
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        m = self.metrics
+        plan_done = False
+        while not self._stopping:
+            now = loop.time()
+            if m.in_flight >= m.limit:
+                await self._wait(None)
+                continue
+            if self._paused_until > now:
+                await self._wait(self._paused_until - now)
+                continue
+            pending: _Pending | None = None
+            if self._retries and self._retries[0].due <= now:
+                pending = heapq.heappop(self._retries).pending
+                m.retries_waiting = len(self._retries)
+            elif not plan_done:
+                note = next(feed, None)
+                if note is None:
+                    plan_done = True
+                    continue
+                pending = _Pending(note)
+                self._count_scheduled(note)
+            if pending is None:
+                if plan_done and not self._retries and m.in_flight == 0:
+                    return
+                await self._wait(self._retries[0].due - now if self._retries else None)
+                continue
+            if self._pacer is not None:
+                delay = self._pacer.reserve(now)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            m.in_flight += 1
+            m.peak_in_flight = max(m.peak_in_flight, m.in_flight)
+            task = tg.create_task(self._attempt(pending, transport))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _wait(self, timeout_s: float | None) -> None:
+        """Sleep until something changes (an attempt ended, a stop) or the timeout passes."""
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    def _count_scheduled(self, note: Notification) -> None:
+        m = self.metrics
+        m.scheduled += 1
+        m.duplicates_sent += note.duplicate
+        m.reordered_sent += note.reordered
+        m.unknown_sent += note.unknown
+
+    async def _attempt(self, pending: _Pending, transport: Transport) -> None:
+        m = self.metrics
+        pending.attempts += 1
+        m.attempts_total += 1
+        m.max_attempts_per_notification = max(m.max_attempts_per_notification, pending.attempts)
+        try:
+            result = await attempt(
+                transport,
+                self.auth,
+                self.settings.url,
+                pending.note,
+                pending.attempts,
+                extra_headers=self.settings.headers,
+            )
+        except asyncio.CancelledError:
+            m.by_outcome["cancelled"] += 1
+            self._finish(pending, "cancelled")
+            raise
+        finally:
+            m.in_flight -= 1
+            self._wake.set()
+        self._record(result)
+        if result.ok:
+            self.observer.on_attempt(pending.note, result, None)
+            self._finish(pending, "delivered")
+        elif pending.attempts >= self.settings.max_attempts:
+            self.observer.on_attempt(pending.note, result, None)
+            self._finish(pending, "exhausted")
+        else:
+            delay = self._retry_delay(pending.attempts, result)
+            self.observer.on_attempt(pending.note, result, delay)
+            now = asyncio.get_running_loop().time()
+            heapq.heappush(self._retries, _Retry(now + delay, next(self._seq), pending))
+            m.retries_waiting = len(self._retries)
+
+    def _retry_delay(self, attempts: int, result: AttemptResult) -> float:
+        s = self.settings
+        backoff = backoff_delay(
+            attempts,
+            interval_s=s.interval_s,
+            max_interval_s=s.max_interval_s,
+            jitter=s.jitter,
+            rand=self._rng.random(),
+        )
+        if result.retry_after_s is not None:
+            # The receiver asked for air: pause every send to it, not only this one.
+            pause = min(result.retry_after_s, s.retry_after_max_s)
+            now = asyncio.get_running_loop().time()
+            self._paused_until = max(self._paused_until, now + pause)
+        return retry_delay(backoff, result.retry_after_s, s.retry_after_max_s)
+
+    def _record(self, result: AttemptResult) -> None:
+        m = self.metrics
+        m.by_outcome[result.outcome] += 1
+        if result.status is not None:
+            record_seconds(m.latency, result.latency_s)
+        m.window_attempts += 1
+        m.window_failures += not result.ok
+        if not self.options.adaptive:
+            return
+        now = asyncio.get_running_loop().time()
+        params = self.options.aimd
+        if now - self._window_start < params.window_s or m.window_attempts < params.min_samples:
+            return
+        window = WindowStats(m.window_attempts, m.window_failures)
+        m.limit = aimd_decide(m.limit, m.cap, window, params)
+        m.min_limit = min(m.min_limit, m.limit)
+        m.timeline.append(
+            ThrottlePoint(round(now - self._t0, 3), m.limit, window.failure_rate, window.attempts)
+        )
+        m.window_attempts = m.window_failures = 0
+        self._window_start = now
+
+    def _finish(self, pending: _Pending, outcome: Outcome) -> None:
+        m = self.metrics
+        if outcome == "delivered":
+            m.delivered += 1
+        elif outcome == "exhausted":
+            m.exhausted += 1
+        else:
+            m.cancelled += 1
+        self.observer.on_final(pending.note, outcome, pending.attempts)

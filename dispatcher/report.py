@@ -1,0 +1,174 @@
+"""Reporters: what a person reads on the console, and what a machine reads in the JSON report.
+
+They only read the engine's results; nothing here changes a run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from .delivery import AttemptResult
+from .engine import Outcome
+from .metrics import Metrics, summarize_ms
+from .payloads import Notification
+from .settings import Settings, scrub, secret_values
+
+
+def describe_attempt(result: AttemptResult) -> str:
+    return result.outcome + (" (token renewed)" if result.reauthenticated else "")
+
+
+class AttemptPrinter:
+    """Observer for `send`: one line per attempt, as it happens."""
+
+    def __init__(self, console: Console, settings: Settings) -> None:
+        self.console = console
+        self._secrets = secret_values(settings.auth)
+        self.final: Outcome | None = None
+        self.attempts = 0
+
+    def on_attempt(
+        self, note: Notification, result: AttemptResult, retry_in_s: float | None
+    ) -> None:
+        ok = "green" if result.ok else "red"
+        if result.ok:
+            then = "delivered"
+        elif retry_in_s is None:
+            then = "no attempts left"
+        else:
+            then = f"retry in {retry_in_s:.2f} s"
+        detail = scrub(result.detail, self._secrets)
+        self.console.print(
+            f"attempt {result.number:>2}  [{ok}]{describe_attempt(result):<10}[/{ok}] "
+            f"{result.latency_s * 1000:8.1f} ms  {then}"
+            + (f"  [dim]{detail}[/dim]" if detail and not result.ok else ""),
+            highlight=False,
+        )
+
+    def on_final(self, note: Notification, outcome: Outcome, attempts: int) -> None:
+        self.final, self.attempts = outcome, attempts
+
+
+@dataclass
+class Trace:
+    """Observer that keeps every attempt of every notification (for small runs: demo, check)."""
+
+    attempts: dict[int, list[AttemptResult]] = field(default_factory=dict)
+    waits: dict[int, list[float | None]] = field(default_factory=dict)
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    order: list[Notification] = field(default_factory=list)
+
+    def _slot(self, note: Notification) -> int:
+        key = id(note)
+        if key not in self.attempts:
+            self.attempts[key] = []
+            self.waits[key] = []
+            self.order.append(note)
+        return key
+
+    def on_attempt(
+        self, note: Notification, result: AttemptResult, retry_in_s: float | None
+    ) -> None:
+        key = self._slot(note)
+        self.attempts[key].append(result)
+        self.waits[key].append(retry_in_s)
+
+    def on_final(self, note: Notification, outcome: Outcome, attempts: int) -> None:
+        self.outcomes[self._slot(note)] = outcome
+
+
+def run_report(metrics: Metrics, settings: Settings, **extra: Any) -> dict[str, Any]:
+    """The JSON report of a run; every secret in the settings is `***`."""
+    m = metrics
+    latency = summarize_ms(m.latency)
+    return {
+        "notifications": {
+            "scheduled": m.scheduled,
+            "delivered": m.delivered,
+            "exhausted": m.exhausted,
+            "cancelled": m.cancelled,
+        },
+        "processes": m.processes,
+        "attempts": {
+            "total": m.attempts_total,
+            "max_per_notification": m.max_attempts_per_notification,
+            "by_outcome": dict(sorted(m.by_outcome.items())),
+        },
+        "duplicates_sent": m.duplicates_sent,
+        "reordered_sent": m.reordered_sent,
+        "unknown_sent": m.unknown_sent,
+        "latency_ms": {k: latency[k] for k in ("p50", "p90", "p99", "max")},
+        "throttle": {
+            "cap": m.cap,
+            "min_limit": m.min_limit,
+            "final_limit": m.limit,
+            "timeline": [
+                {
+                    "t_s": p.t_s,
+                    "limit": p.limit,
+                    "failure_rate": round(p.failure_rate, 4),
+                    "attempts": p.attempts,
+                }
+                for p in m.timeline
+            ],
+        },
+        "peak_in_flight": m.peak_in_flight,
+        "duration_s": round(m.duration_s, 3),
+        "settings": settings.redacted(),
+        **extra,
+    }
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def summary_table(report: dict[str, Any]) -> Table:
+    n, a, lat = report["notifications"], report["attempts"], report["latency_ms"]
+    table = Table(title="run summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} ms"
+
+    rows: Sequence[tuple[str, str]] = [
+        ("notifications", f"{n['scheduled']} scheduled"),
+        ("delivered", str(n["delivered"])),
+        ("exhausted", str(n["exhausted"])),
+        ("cancelled", str(n["cancelled"])),
+        ("attempts", f"{a['total']} (max {a['max_per_notification']} for one notification)"),
+        ("by outcome", ", ".join(f"{k}: {v}" for k, v in a["by_outcome"].items()) or "-"),
+        ("injected", (
+            f"{report['duplicates_sent']} duplicates, {report['reordered_sent']} reordered, "
+            f"{report['unknown_sent']} unknown"
+        )),
+        ("latency", f"p50 {ms(lat['p50'])}  p90 {ms(lat['p90'])}  p99 {ms(lat['p99'])}  "
+                    f"max {ms(lat['max'])}"),
+        ("in flight", (
+            f"peak {report['peak_in_flight']}, cap {report['throttle']['cap']}, "
+            f"lowest limit {report['throttle']['min_limit']}"
+        )),
+        ("duration", f"{report['duration_s']:.2f} s"),
+    ]  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def print_plain_summary(report: dict[str, Any], out: TextIO) -> None:
+    n = report["notifications"]
+    out.write(
+        "summary: scheduled={scheduled} delivered={delivered} exhausted={exhausted} "
+        "cancelled={cancelled}\n".format(**n)
+    )

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import email.utils
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dispatcher.backoff import backoff_bounds, backoff_delay, parse_retry_after, retry_delay
+
+
+class FakeClock:
+    """Time that moves only when told: the retry schedule without a single real sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+def test_exponential_from_the_interval_with_jitter_inside_bounds() -> None:
+    clock = FakeClock()
+    starts = []
+    for attempt, rand in zip(range(1, 7), (0.0, 0.5, 0.99, 0.1, 0.7, 0.3), strict=True):
+        starts.append(clock.now)
+        clock.sleep(
+            backoff_delay(attempt, interval_s=1.0, max_interval_s=100.0, jitter=0.2, rand=rand)
+        )
+    waits = [b - a for a, b in itertools.pairwise(starts)]
+    for n, wait in enumerate(waits, 1):
+        assert 2 ** (n - 1) <= wait <= 2 ** (n - 1) * 1.2
+    assert waits == sorted(waits)
+
+
+def test_cap_applies_after_jitter() -> None:
+    assert backoff_delay(30, interval_s=1, max_interval_s=60, jitter=1, rand=0.99) == 60
+    assert backoff_delay(10_000, interval_s=1, max_interval_s=5, jitter=0, rand=0) == 5
+
+
+@given(
+    attempt=st.integers(1, 5000),
+    interval=st.floats(0.001, 100),
+    cap_factor=st.floats(1, 1000),
+    jitter=st.floats(0, 1),
+    rand=st.floats(0, 1, exclude_max=True),
+)
+def test_delay_always_inside_its_bounds(
+    attempt: int, interval: float, cap_factor: float, jitter: float, rand: float
+) -> None:
+    cap = interval * cap_factor
+    delay = backoff_delay(
+        attempt, interval_s=interval, max_interval_s=cap, jitter=jitter, rand=rand
+    )
+    low, high = backoff_bounds(attempt, interval_s=interval, max_interval_s=cap, jitter=jitter)
+    assert interval <= delay or delay == cap
+    assert low <= delay <= high <= cap
+
+
+@given(attempt=st.integers(1, 30))
+def test_each_floor_doubles_the_last_until_the_cap(attempt: int) -> None:
+    lo_next, _ = backoff_bounds(attempt + 1, interval_s=0.5, max_interval_s=1e9, jitter=0.2)
+    lo, _ = backoff_bounds(attempt, interval_s=0.5, max_interval_s=1e9, jitter=0.2)
+    assert lo_next == pytest.approx(2 * lo)
+
+
+def test_retry_after_seconds_and_http_date() -> None:
+    assert parse_retry_after("7", 0) == 7
+    now = 1_700_000_000.0
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    assert parse_retry_after(date, now) == pytest.approx(30)
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_retry_after_wins_when_longer_but_is_capped() -> None:
+    assert retry_delay(1.0, 5.0, 60) == 5.0
+    assert retry_delay(1.0, 500.0, 60) == 60
+    assert retry_delay(8.0, 2.0, 60) == 8.0
+    assert retry_delay(1.0, None, 60) == 1.0

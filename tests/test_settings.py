@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dispatcher.errors import ConfigError
+from dispatcher.settings import build_settings, scrub, secret_values
+
+URL = "http://127.0.0.1:9/hook"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    s = build_settings(flags={"url": URL}, env={})
+    assert (s.flow, s.payload_profile, s.max_attempts, s.interval_s, s.timeout_s) == (
+        "by-unico",
+        "current",
+        5,
+        1.0,
+        10.0,
+    )
+    assert s.concurrency == 100
+    assert s.auth.type == "none"
+
+
+@pytest.mark.parametrize("suffix", ["toml", "yaml"])
+def test_same_keys_in_toml_and_yaml(tmp_path: Path, suffix: str) -> None:
+    toml = f"""
+url = "{URL}"
+flow = "by-client"
+max_attempts = 3
+interval_s = 0.5
+timeout_s = 2
+concurrency = 20
+notify = [3, 4]
+[auth]
+type = "api-key"
+api_key = "X-API-Key:abc"
+"""
+    yaml = f"""
+url: {URL}
+flow: by-client
+max_attempts: 3
+interval_s: 0.5
+timeout_s: 2
+concurrency: 20
+notify: [3, 4]
+auth:
+  type: api-key
+  api_key: "X-API-Key:abc"
+"""
+    path = write(tmp_path, f"c.{suffix}", toml if suffix == "toml" else yaml)
+    s = build_settings(config=path, env={})
+    assert s.flow == "by-client"
+    assert s.max_attempts == 3
+    assert s.concurrency == 20
+    assert s.notified == ("3", "4")
+    assert s.auth.api_key is not None
+    assert s.auth.api_key.get_secret_value() == "X-API-Key:abc"
+
+
+def test_flags_win_over_file_and_env(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.toml", f'url = "{URL}"\nmax_attempts = 3\n[auth]\nbasic = "a:b"\n')
+    s = build_settings(
+        config=path,
+        flags={"max_attempts": 7, "auth.basic": "c:d"},
+        env={"WEBHOOK_SIM_BASIC": "e:f"},
+    )
+    assert s.max_attempts == 7
+    assert s.auth.type == "basic"
+    assert s.auth.basic is not None
+    assert s.auth.basic.get_secret_value() == "c:d"
+
+
+def test_secret_from_environment_and_var_reference(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "c.yaml",
+        f"url: {URL}\nauth:\n  type: oauth2\n  token_url: http://127.0.0.1:9/t\n"
+        "  client_id: ${CID}\n",
+    )
+    s = build_settings(config=path, env={"CID": "me", "WEBHOOK_SIM_CLIENT_SECRET": "shh"})
+    assert s.auth.client_id == "me"
+    assert s.auth.client_secret is not None
+    assert s.auth.client_secret.get_secret_value() == "shh"
+
+
+def test_unset_var_reference_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.toml", f'url = "{URL}"\n[auth]\nbasic = "${{NOPE}}"\n')
+    with pytest.raises(ConfigError, match=r"auth\.basic refers to \$\{NOPE\}, which is not set"):
+        build_settings(config=path, env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("concurrency = 501", r"c\.toml: concurrency = 501: .*less than or equal to 500"),
+        ("concurrency = 0", r"concurrency = 0: .*greater than or equal to 1"),
+        ("colour = 'red'", r"unknown key 'colour' \(allowed: url, flow, "),
+        ("[auth]\ntype = 'digest'", r"auth\.type = 'digest': .*'none', 'basic', 'api-key' or"),
+        ("[auth]\npassword = 'x'", r"unknown key 'auth\.password' \(allowed: type, basic, "),
+        ("flow = 'by-unico'\nnotify = ['great']", r"notify: 'great' is not a by-unico result"),
+        ("timeout_s = -1", r"timeout_s = -1"),
+        ("url = 'ftp://x'", r"url = 'ftp://x': must be an absolute http"),
+    ],
+)
+def test_bad_values_are_one_line_naming_key_value_and_rule(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    if not text.startswith("url"):
+        text = f'url = "{URL}"\n' + text
+    path = write(tmp_path, "c.toml", text)
+    with pytest.raises(ConfigError, match=message) as info:
+        build_settings(config=path, env={})
+    assert "\n" not in str(info.value)
+
+
+def test_flag_errors_name_the_flag() -> None:
+    with pytest.raises(ConfigError, match=r"^--interval = -2\.0: "):
+        build_settings(flags={"url": URL, "interval_s": -2.0}, env={})
+
+
+def test_auth_requirements() -> None:
+    with pytest.raises(ConfigError, match=r"auth\.client_id is required when auth\.type is oauth2"):
+        build_settings(flags={"url": URL, "auth.type": "oauth2", "auth.token_url": URL}, env={})
+    with pytest.raises(ConfigError, match="USER:PASS"):
+        build_settings(flags={"url": URL, "auth.basic": "no-colon"}, env={})
+
+
+def test_secrets_never_in_error_messages() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_settings(flags={"url": URL, "auth.basic": "no-colon-secret"}, env={})
+    assert "no-colon-secret" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        build_settings(
+            flags={"url": URL, "auth.type": "oauth2", "auth.client_secret": "topsecret"}, env={}
+        )
+    assert "topsecret" not in str(info.value)
+
+
+def test_redacted_settings_hide_every_secret() -> None:
+    for flags in (
+        {"auth.basic": "user:pa55"},
+        {"auth.api_key": "X-Key:pa55"},
+        {"auth.api_key": "pa55"},
+        {
+            "auth.token_url": URL,
+            "auth.client_id": "cid",
+            "auth.client_secret": "pa55",
+        },
+    ):
+        s = build_settings(flags={"url": URL, **flags}, env={})
+        assert "pa55" not in str(s.redacted())
+        assert "pa55" not in repr(s)
+        assert scrub("echo pa55 back", secret_values(s.auth)) == "echo *** back"
+
+
+@pytest.mark.parametrize("path", sorted(Path("config").glob("*.*")), ids=lambda p: p.name)
+def test_shipped_example_configs_are_valid(path: Path) -> None:
+    env = {
+        "RECEIVER_BASIC": "integrator:s3cret",
+        "WEBHOOK_SIM_API_KEY": "X-API-Key:abc123",
+        "WEBHOOK_SIM_CLIENT_SECRET": "s3cret",
+    }
+    s = build_settings(config=path, env=env)
+    assert s.auth.type == path.stem
