@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,13 +15,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
+from . import __version__, progress
 from .contract import STATE_FINISHED
 from .engine import Engine, EngineOptions
 from .errors import ConfigError
 from .payloads import PayloadFactory, notification
-from .report import AttemptPrinter
-from .settings import Settings, build_settings, describe_validation_error
+from .report import AttemptPrinter, run_report, summary_table, write_json
+from .settings import (
+    Settings,
+    TrafficSettings,
+    build_settings,
+    describe_validation_error,
+    validate_flags,
+)
+from .traffic import TrafficPlan
 
 app = typer.Typer(
     name="webhook-sim",
@@ -227,7 +235,7 @@ def send(
     console.print(f"POST {settings.url}  ({settings.flow}, auth {settings.auth.type})")
     console.print(json.dumps(payload, indent=2), highlight=False, markup=False)
     printer = AttemptPrinter(console, settings)
-    engine = Engine(settings, options=EngineOptions(adaptive=False, seed=seed), observer=printer)
+    engine = Engine(settings, options=EngineOptions(seed=seed), observer=printer)
     asyncio.run(engine.run([notification(payload)]))
     if printer.final == "delivered":
         console.print(f"[green]delivered[/green] after {printer.attempts} attempt(s)")
@@ -243,6 +251,200 @@ def _check_uuid(value: str) -> None:
         uuid.UUID(value)
     except ValueError:
         raise ConfigError(f"--process-id = {value!r}: must be a UUID") from None
+
+
+# run ------------------------------------------------------------------------------------------
+
+Concurrency = Annotated[
+    int | None,
+    typer.Option("--concurrency", help="Most simultaneous sends, 1..500. Default: 100."),
+]
+MaxRate = Annotated[
+    float | None,
+    typer.Option(
+        "--max-rate", help="Most request starts per second, evenly spaced. Default: unlimited."
+    ),
+]
+ReportJson = Annotated[
+    Path | None, typer.Option("--report-json", help="Write the JSON report to this file.")
+]
+
+
+@app.command()
+def run(
+    url: Url = None,
+    config: ConfigPath = None,
+    auth: AuthType = None,
+    basic: BasicOpt = None,
+    api_key: ApiKeyOpt = None,
+    token_url: TokenUrl = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+    scope: Scope = None,
+    client_auth: ClientAuth = None,
+    flow: FlowOpt = None,
+    payload_profile: ProfileOpt = None,
+    count: Annotated[int, typer.Option("--count", "-n", help="Processes to notify.")] = 100,
+    statuses: Annotated[
+        str | None,
+        typer.Option(
+            "--statuses",
+            help="Statuses to notify, comma-separated: by-client 2,3,4,5; by-unico "
+            "ok,expired,invalid_identity. Default: all, in a realistic mix.",
+        ),
+    ] = None,
+    duplicates: Annotated[
+        float, typer.Option("--duplicates", help="Probability a notification is sent again later.")
+    ] = 0.0,
+    reorder: Annotated[
+        float,
+        typer.Option(
+            "--reorder",
+            help="Probability a process's earlier status (2) arrives after its later one (3).",
+        ),
+    ] = 0.0,
+    unknown_status: Annotated[
+        float,
+        typer.Option(
+            "--unknown-status", help="Probability of a status/state the contract does not list."
+        ),
+    ] = 0.0,
+    concurrency: Concurrency = None,
+    max_rate: MaxRate = None,
+    adaptive: Annotated[
+        bool | None,
+        typer.Option(
+            "--adaptive/--no-adaptive",
+            help="Cut the in-flight limit when the receiver fails (AIMD). Default: on.",
+        ),
+    ] = None,
+    throttle_window: Annotated[
+        float | None,
+        typer.Option("--throttle-window", help="Seconds per throttle window. Default: 1."),
+    ] = None,
+    throttle_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--throttle-threshold", help="Failure rate that cuts the limit. Default: 0.2."
+        ),
+    ] = None,
+    throttle_decrease: Annotated[
+        float | None,
+        typer.Option("--throttle-decrease", help="Factor the limit is cut by. Default: 0.5."),
+    ] = None,
+    max_attempts: MaxAttempts = None,
+    interval: Interval = None,
+    max_interval: MaxInterval = None,
+    timeout: Timeout = None,
+    seed: Seed = None,
+    header: Header = None,
+    ca_bundle: CaBundle = None,
+    insecure: Insecure = False,
+    report_json: ReportJson = None,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", help="Seconds in-flight requests may finish after Ctrl-C."),
+    ] = 2.0,
+    progress_every: Annotated[
+        float | None,
+        typer.Option(
+            "--progress-every",
+            help="Seconds between progress lines when not on a terminal. Default: 5.",
+        ),
+    ] = None,
+) -> int:
+    """Notify many processes at the platform's settings: cap, retries, adaptive throttling.
+
+    Exit 0 every notification delivered, 1 otherwise, 2 bad input, 130/143 interrupted.
+    """
+    settings = build_settings(
+        config=config,
+        flags=_flags(
+            url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
+            client_id=client_id, client_secret=client_secret, scope=scope,
+            client_auth=client_auth, flow=flow, payload_profile=payload_profile,
+            max_attempts=max_attempts, interval=interval, max_interval=max_interval,
+            timeout=timeout, header=header, ca_bundle=ca_bundle, insecure=insecure,
+            concurrency=concurrency, max_rate=max_rate, notify=statuses,
+            **{
+                "throttle.enabled": adaptive,
+                "throttle.window_s": throttle_window,
+                "throttle.threshold": throttle_threshold,
+                "throttle.decrease": throttle_decrease,
+            },
+        ),
+    )  # fmt: skip
+    traffic = validate_flags(
+        TrafficSettings,
+        {
+            "count": count,
+            "duplicates": duplicates,
+            "reorder": reorder,
+            "unknown": unknown_status,
+            "seed": seed,
+        },
+    )
+    if grace < 0:
+        raise ConfigError(f"--grace = {grace}: must be 0 or more seconds")
+    plan = TrafficPlan(
+        count=traffic.count,
+        flow=settings.flow,
+        notify=settings.notified,
+        profile=settings.payload_profile,
+        duplicates=traffic.duplicates,
+        reorder=traffic.reorder,
+        unknown=traffic.unknown,
+        seed=traffic.seed,
+    )
+    console = _console(width=120)
+    _warn_insecure(settings, console)
+    engine = Engine(settings, options=EngineOptions(grace_s=grace, seed=seed))
+    interrupted = asyncio.run(_run_watched(engine, plan, console, progress_every))
+    report = run_report(
+        engine.metrics,
+        settings,
+        traffic={**traffic.model_dump(), "flow": settings.flow},
+        interrupted=interrupted.name if interrupted else None,
+    )
+    console.print(summary_table(report))
+    if report_json is not None:
+        write_json(report_json, report)
+        console.print(f"report written to {report_json}")
+    if interrupted is not None:
+        return 128 + int(interrupted)
+    n = report["notifications"]
+    return 0 if n["delivered"] == n["scheduled"] else 1
+
+
+async def _run_watched(
+    engine: Engine, plan: TrafficPlan, console: Console, progress_every: float | None
+) -> signal.Signals | None:
+    """Run with live progress; the first Ctrl-C/SIGTERM stops cleanly, a second one at once."""
+    loop = asyncio.get_running_loop()
+    received: list[signal.Signals] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        engine.stop(now=len(received) > 1)
+        if len(received) == 1:
+            Console(stderr=True).print(
+                f"{sig.name}: stopping; in-flight requests get {engine.options.grace_s:g} s "
+                "(again to stop now)"
+            )
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            watcher = tg.create_task(progress.watch(engine, console, every_s=progress_every))
+            try:
+                await engine.run(plan)
+            finally:
+                watcher.cancel()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return received[0] if received else None
 
 
 # receiver ---------------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ async def _run_case(
         plan.append(plan[0].again())
     trace = Trace()
     auth = auths.setdefault(settings.auth, from_settings(settings.auth))
-    options = EngineOptions(adaptive=False, seed=1)
+    options = EngineOptions(seed=1)
     await Engine(settings, options=options, observer=trace, auth=auth).run(plan)
     attempts = tuple(
         " → ".join(describe_attempt(a) for a in trace.attempts[id(note)]) for note in trace.order

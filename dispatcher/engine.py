@@ -54,9 +54,6 @@ class _Quiet:
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
-    max_rate: float | None = None  # request starts per second, None for unpaced
-    adaptive: bool = True  # AIMD on the in-flight limit
-    aimd: AimdParams = field(default_factory=AimdParams)
     grace_s: float = 2.0  # how long in-flight requests may finish after a stop
     seed: int | None = None  # jitter
 
@@ -89,7 +86,18 @@ class Engine:
         self.auth = auth or from_settings(settings.auth)
         self.metrics = Metrics(cap=settings.concurrency)
         self._rng = random.Random(options.seed)
-        self._pacer = Pacer(options.max_rate) if options.max_rate else None
+        self._pacer = Pacer(settings.max_rate) if settings.max_rate else None
+        throttle = settings.throttle
+        self._aimd = (
+            AimdParams(
+                window_s=throttle.window_s,
+                min_samples=throttle.min_samples,
+                threshold=throttle.threshold,
+                decrease=throttle.decrease,
+            )
+            if throttle.enabled
+            else None
+        )
         self._retries: list[_Retry] = []
         self._seq = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -101,10 +109,14 @@ class Engine:
 
     # Control -----------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Stop scheduling; in-flight attempts get `grace_s`, everything else is cancelled."""
+    def stop(self, *, now: bool = False) -> None:
+        """Stop scheduling; in-flight attempts get `grace_s` (none if `now`), and every
+        notification not delivered or exhausted by then is cancelled."""
         self._stopping = True
         self._wake.set()
+        if now:
+            for task in self._tasks:
+                task.cancel()
 
     @property
     def stopping(self) -> bool:
@@ -255,10 +267,10 @@ class Engine:
             record_seconds(m.latency, result.latency_s)
         m.window_attempts += 1
         m.window_failures += not result.ok
-        if not self.options.adaptive:
+        params = self._aimd
+        if params is None:
             return
         now = asyncio.get_running_loop().time()
-        params = self.options.aimd
         if now - self._window_start < params.window_s or m.window_attempts < params.min_samples:
             return
         window = WindowStats(m.window_attempts, m.window_failures)

@@ -53,7 +53,6 @@ class Metrics:
     delivered: int = 0
     exhausted: int = 0
     cancelled: int = 0
-    processes: int = 0
     duplicates_sent: int = 0
     reordered_sent: int = 0
     unknown_sent: int = 0

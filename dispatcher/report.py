@@ -95,7 +95,6 @@ def run_report(metrics: Metrics, settings: Settings, **extra: Any) -> dict[str, 
             "exhausted": m.exhausted,
             "cancelled": m.cancelled,
         },
-        "processes": m.processes,
         "attempts": {
             "total": m.attempts_total,
             "max_per_notification": m.max_attempts_per_notification,

@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -31,6 +31,8 @@ from yarl import URL
 
 from .contract import NOTIFIED_STATUSES, RESULTS, Flow, PayloadProfile
 from .errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 SECRET_KEYS = frozenset({"basic", "api_key", "client_secret"})
 ENV_SECRETS = {
@@ -55,6 +57,12 @@ FLAG_NAMES = {
     "max_attempts": "--max-attempts",
     "ca_bundle": "--ca-bundle",
     "notify": "--statuses",
+    "unknown": "--unknown-status",
+    "throttle.enabled": "--adaptive/--no-adaptive",
+    "throttle.window_s": "--throttle-window",
+    "throttle.min_samples": "--throttle-min-samples",
+    "throttle.threshold": "--throttle-threshold",
+    "throttle.decrease": "--throttle-decrease",
 }
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
@@ -121,6 +129,18 @@ class AuthSettings(BaseModel):
         return self
 
 
+class ThrottleSettings(BaseModel):
+    """The adaptive (AIMD) in-flight limit: how the platform backs off a failing receiver."""
+
+    model_config = _frozen()
+
+    enabled: bool = True
+    window_s: float = Field(1.0, gt=0, le=60)
+    min_samples: int = Field(20, ge=1, le=100_000)
+    threshold: float = Field(0.2, gt=0, lt=1)
+    decrease: float = Field(0.5, gt=0, lt=1)
+
+
 class Settings(BaseModel):
     """Everything one run needs to know about the receiver and the platform's delivery rules."""
 
@@ -135,6 +155,8 @@ class Settings(BaseModel):
     jitter: float = Field(0.2, ge=0, le=1)
     timeout_s: float = Field(10.0, gt=0, le=600)
     concurrency: int = Field(100, ge=1, le=500)
+    max_rate: float | None = Field(None, gt=0, le=1_000_000)
+    throttle: ThrottleSettings = ThrottleSettings()
     notify: tuple[str, ...] | None = None
     auth: AuthSettings = AuthSettings()
     headers: tuple[tuple[str, str], ...] = ()
@@ -229,6 +251,18 @@ class Settings(BaseModel):
                 auth["api_key"] = f"{header}:***"
         data["headers"] = {name: value for name, value in self.headers}
         return data
+
+
+class TrafficSettings(BaseModel):
+    """How much to send and which of the platform's quirks to inject (`run`'s traffic)."""
+
+    model_config = _frozen()
+
+    count: int = Field(100, ge=1, le=100_000_000)
+    duplicates: float = Field(0.0, ge=0, le=1)
+    reorder: float = Field(0.0, ge=0, le=1)
+    unknown: float = Field(0.0, ge=0, le=1)
+    seed: int | None = None
 
 
 # Loading -------------------------------------------------------------------------------------
@@ -336,6 +370,17 @@ def build_settings(
     except ValidationError as exc:
         raise ConfigError(
             describe_validation_error(exc, source, model=model, flag_keys=_flat_keys(flag_data))
+        ) from None
+
+
+def validate_flags(model: type[M], flags: Mapping[str, Any]) -> M:
+    """Validate a model built from flags alone, naming the flag in any error."""
+    data = _nest({k: v for k, v in flags.items() if v is not None})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            describe_validation_error(exc, "webhook-sim", model=model, flag_keys=_flat_keys(data))
         ) from None
 
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dispatcher.auth import Auth
-from dispatcher.engine import Engine, EngineOptions
+from dispatcher.delivery import AttemptResult
+from dispatcher.engine import Engine, EngineOptions, Outcome
 from dispatcher.metrics import Metrics
 from dispatcher.payloads import Notification, PayloadFactory, notification
 from dispatcher.report import Trace
@@ -27,9 +29,7 @@ async def deliver(
     trace = Trace()
     if plan is None:
         plan = [notification(PayloadFactory(1).single(s.flow))]
-    engine = Engine(
-        s, options=options or EngineOptions(adaptive=False, seed=1), observer=trace, auth=auth
-    )
+    engine = Engine(s, options=options or EngineOptions(seed=1), observer=trace, auth=auth)
     metrics = await engine.run(plan)
     assert metrics.delivered + metrics.exhausted + metrics.cancelled == metrics.scheduled
     assert metrics.max_attempts_per_notification <= s.max_attempts
@@ -38,3 +38,43 @@ async def deliver(
 
 def outcomes(trace: Trace) -> list[list[str]]:
     return [[a.outcome for a in trace.attempts[id(n)]] for n in trace.order]
+
+
+class Until:
+    """An observer that sets events when conditions on a run's metrics come true, so that a
+    test can act mid-run without polling."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self._waits: list[tuple[Callable[[Metrics], bool], asyncio.Event]] = []
+
+    def when(self, predicate: Callable[[Metrics], bool]) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waits.append((predicate, event))
+        return event
+
+    def _check(self) -> None:
+        assert self.engine is not None
+        for predicate, event in self._waits:
+            if not event.is_set() and predicate(self.engine.metrics):
+                event.set()
+
+    def on_attempt(
+        self, note: Notification, result: AttemptResult, retry_in_s: float | None
+    ) -> None:
+        self._check()
+
+    def on_final(self, note: Notification, outcome: Outcome, attempts: int) -> None:
+        self._check()
+
+
+def watched_engine(s: Settings, **options: Any) -> tuple[Engine, Until]:
+    until = Until()
+    engine = Engine(s, options=EngineOptions(**options), observer=until)
+    until.engine = engine
+    return engine, until
+
+
+async def reached(event: asyncio.Event, timeout_s: float = 60) -> None:
+    async with asyncio.timeout(timeout_s):
+        await event.wait()
