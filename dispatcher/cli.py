@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,11 +17,21 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__, progress
+from .checks.result import CheckResult
 from .contract import STATE_FINISHED
 from .engine import Engine, EngineOptions
 from .errors import ConfigError
 from .payloads import PayloadFactory, notification
-from .report import AttemptPrinter, run_report, summary_table, write_json
+from .report import (
+    AttemptPrinter,
+    junit_xml,
+    print_verdicts,
+    run_report,
+    summary_table,
+    write_json,
+    write_text,
+)
+from .scenario import judge, load_scenario
 from .settings import (
     Settings,
     TrafficSettings,
@@ -272,6 +283,10 @@ ReportJson = Annotated[
 
 @app.command()
 def run(
+    scenario: Annotated[
+        Path | None,
+        typer.Argument(help="A scenario file (scenarios/*.yaml); flags override its settings."),
+    ] = None,
     url: Url = None,
     config: ConfigPath = None,
     auth: AuthType = None,
@@ -284,7 +299,9 @@ def run(
     client_auth: ClientAuth = None,
     flow: FlowOpt = None,
     payload_profile: ProfileOpt = None,
-    count: Annotated[int, typer.Option("--count", "-n", help="Processes to notify.")] = 100,
+    count: Annotated[
+        int | None, typer.Option("--count", "-n", help="Processes to notify. Default: 100.")
+    ] = None,
     statuses: Annotated[
         str | None,
         typer.Option(
@@ -294,21 +311,26 @@ def run(
         ),
     ] = None,
     duplicates: Annotated[
-        float, typer.Option("--duplicates", help="Probability a notification is sent again later.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            "--duplicates", help="Probability a notification is sent again later. Default: 0."
+        ),
+    ] = None,
     reorder: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--reorder",
-            help="Probability a process's earlier status (2) arrives after its later one (3).",
+            help="Probability a process's earlier status (2) arrives after its later one (3). "
+            "Default: 0.",
         ),
-    ] = 0.0,
+    ] = None,
     unknown_status: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--unknown-status", help="Probability of a status/state the contract does not list."
+            "--unknown-status",
+            help="Probability of a status/state the contract does not list. Default: 0.",
         ),
-    ] = 0.0,
+    ] = None,
     concurrency: Concurrency = None,
     max_rate: MaxRate = None,
     adaptive: Annotated[
@@ -341,6 +363,10 @@ def run(
     ca_bundle: CaBundle = None,
     insecure: Insecure = False,
     report_json: ReportJson = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="With a scenario: JUnit XML, one testcase per expectation."),
+    ] = None,
     grace: Annotated[
         float,
         typer.Option("--grace", help="Seconds in-flight requests may finish after Ctrl-C."),
@@ -355,10 +381,13 @@ def run(
 ) -> int:
     """Notify many processes at the platform's settings: cap, retries, adaptive throttling.
 
-    Exit 0 every notification delivered, 1 otherwise, 2 bad input, 130/143 interrupted.
+    Exit 0 every notification delivered (with a scenario: every expectation met), 1 otherwise,
+    2 bad input, 130/143 interrupted.
     """
+    plan_file = load_scenario(scenario) if scenario is not None else None
     settings = build_settings(
         config=config,
+        scenario=(str(scenario), plan_file.settings_layer()) if plan_file else None,
         flags=_flags(
             url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
             client_id=client_id, client_secret=client_secret, scope=scope,
@@ -374,14 +403,15 @@ def run(
             },
         ),
     )  # fmt: skip
+    given = plan_file.traffic if plan_file else None
     traffic = validate_flags(
         TrafficSettings,
         {
-            "count": count,
-            "duplicates": duplicates,
-            "reorder": reorder,
-            "unknown": unknown_status,
-            "seed": seed,
+            "count": count if count is not None else (given.count if given else None),
+            "duplicates": duplicates if duplicates is not None else given and given.duplicates,
+            "reorder": reorder if reorder is not None else given and given.reorder,
+            "unknown": unknown_status if unknown_status is not None else given and given.unknown,
+            "seed": seed if seed is not None else given and given.seed,
         },
     )
     if grace < 0:
@@ -407,11 +437,31 @@ def run(
         interrupted=interrupted.name if interrupted else None,
     )
     console.print(summary_table(report))
+    verdicts: list[CheckResult] = []
+    if plan_file is not None:
+        verdicts = asyncio.run(judge(plan_file, engine.metrics, settings))
+        report["scenario"] = {
+            "name": plan_file.name,
+            "file": str(scenario),
+            "expectations": [v.as_json() for v in verdicts],
+            "passed": all(v.status == "passed" for v in verdicts),
+        }
+        console.print(f"scenario {plan_file.name}: {plan_file.description}")
+        print_verdicts(console, verdicts)
+        if junit is not None:
+            suite = f"webhook-sim scenario {plan_file.name}"
+            write_text(junit, junit_xml(suite, verdicts, duration_s=engine.metrics.duration_s))
+    elif junit is not None:
+        raise ConfigError(
+            "--junit goes with a scenario file: webhook-sim run SCENARIO --junit PATH"
+        )
     if report_json is not None:
         write_json(report_json, report)
         console.print(f"report written to {report_json}")
     if interrupted is not None:
         return 128 + int(interrupted)
+    if plan_file is not None:
+        return 0 if all(v.status == "passed" for v in verdicts) else 1
     n = report["notifications"]
     return 0 if n["delivered"] == n["scheduled"] else 1
 
@@ -447,6 +497,127 @@ async def _run_watched(
     return received[0] if received else None
 
 
+# check ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def check(
+    url: Url = None,
+    config: ConfigPath = None,
+    auth: AuthType = None,
+    basic: BasicOpt = None,
+    api_key: ApiKeyOpt = None,
+    token_url: TokenUrl = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+    scope: Scope = None,
+    client_auth: ClientAuth = None,
+    flow: FlowOpt = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="The platform's timeout: p99 latency must stay below it. Default: 10.",
+        ),
+    ] = None,
+    header: Header = None,
+    ca_bundle: CaBundle = None,
+    insecure: Insecure = False,
+    seed: Seed = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write a JUnit XML report to this file.")
+    ] = None,
+    report_json: ReportJson = None,
+    list_checks: Annotated[
+        bool, typer.Option("--list", help="List the checks, one line each, and exit.")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only this check (repeatable).")
+    ] = None,
+    verify_url: Annotated[
+        str | None,
+        typer.Option(
+            "--verify-url",
+            help="The receiver's own view of a process, {id} replaced: enables no-regression.",
+        ),
+    ] = None,
+    verify_field: Annotated[
+        str, typer.Option("--verify-field", help="Dotted path of the status in that view.")
+    ] = "status",
+    batch: Annotated[
+        int, typer.Option("--batch", help="Notifications in the latency batch.")
+    ] = 100,
+    burst: Annotated[
+        int, typer.Option("--burst", help="Simultaneous sends in the burst check (1..500).")
+    ] = 500,
+    burst_max_failure: Annotated[
+        float,
+        typer.Option("--burst-max-failure", help="Failure rate the burst may reach (0..1)."),
+    ] = 0.01,
+) -> int:
+    """Run the conformance suite against a receiver: a pass/fail verdict for CI.
+
+    Exit 0 every check passed (or was skipped), 1 any failed, 2 bad input.
+    """
+    from .checks.suite import CHECKS, CheckContext, run_checks
+
+    console = _console(width=120)
+    if list_checks:
+        width = max(len(c.name) for c in CHECKS)
+        for c in CHECKS:
+            console.print(f"{c.name:<{width}}  {c.description}", markup=False)
+        return 0
+    names = [c.name for c in CHECKS]
+    for name in only or ():
+        if name not in names:
+            raise ConfigError(f"--only = {name!r}: no such check (allowed: {', '.join(names)})")
+    if not 1 <= burst <= 500:
+        raise ConfigError(f"--burst = {burst}: must be between 1 and 500")
+    if not 1 <= batch <= 100_000:
+        raise ConfigError(f"--batch = {batch}: must be between 1 and 100000")
+    if not 0 <= burst_max_failure <= 1:
+        raise ConfigError(f"--burst-max-failure = {burst_max_failure}: must be between 0 and 1")
+    if verify_url is not None and "{id}" not in verify_url:
+        raise ConfigError(f"--verify-url = {verify_url!r}: must contain {{id}}")
+    settings = build_settings(
+        config=config,
+        flags=_flags(
+            url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
+            client_id=client_id, client_secret=client_secret, scope=scope,
+            client_auth=client_auth, flow=flow, timeout=timeout, header=header,
+            ca_bundle=ca_bundle, insecure=insecure,
+        ),
+    )  # fmt: skip
+    _warn_insecure(settings, console)
+    ctx = CheckContext(
+        settings,
+        seed=seed,
+        batch=batch,
+        burst=burst,
+        burst_max_failure=burst_max_failure,
+        verify_url=verify_url,
+        verify_field=verify_field,
+    )
+    console.print(f"checking {settings.url} ({settings.flow}, auth {settings.auth.type})")
+    started = time.perf_counter()
+    results = asyncio.run(run_checks(ctx, only or ()))
+    duration = time.perf_counter() - started
+    print_verdicts(console, results)
+    if junit is not None:
+        write_text(junit, junit_xml("webhook-sim check", results, duration_s=duration))
+    if report_json is not None:
+        write_json(
+            report_json,
+            {
+                "checks": [r.as_json() for r in results],
+                "passed": all(r.status != "failed" for r in results),
+                "duration_s": round(duration, 3),
+                "settings": settings.redacted(),
+            },
+        )
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
 # receiver ---------------------------------------------------------------------------------------
 
 
@@ -480,6 +651,17 @@ def receiver(
         int | None, typer.Option("--status", help="Answer every valid notification with CODE.")
     ] = None,
     seed: Seed = None,
+    flaw: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flaw",
+            help="Misbehave on purpose (repeatable): any-credentials, duplicate-409, "
+            "duplicate-500, unknown-500, extra-field-500, regress, slow.",
+        ),
+    ] = None,
+    slow_ms: Annotated[
+        float, typer.Option("--slow-ms", help="How slow the 'slow' flaw answers, milliseconds.")
+    ] = 2000.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-request log lines.")] = False,
 ) -> int:
     """Run the sandbox receiver: checks auth and payloads, counts duplicates, injects faults.
@@ -507,6 +689,8 @@ def receiver(
                 "latency_ms": latency_ms,
                 "status": status,
                 "seed": seed,
+                "flaws": tuple(flaw or ()),
+                "slow_ms": slow_ms,
             }
         )
     except ValidationError as exc:

@@ -286,6 +286,10 @@ class Engine:
         m = self.metrics
         if outcome == "delivered":
             m.delivered += 1
+            note = pending.note
+            m.duplicates_delivered += note.duplicate
+            m.reordered_delivered += note.reordered
+            m.unknown_delivered += note.unknown
         elif outcome == "exhausted":
             m.exhausted += 1
         else:

@@ -56,6 +56,9 @@ class Metrics:
     duplicates_sent: int = 0
     reordered_sent: int = 0
     unknown_sent: int = 0
+    duplicates_delivered: int = 0
+    reordered_delivered: int = 0
+    unknown_delivered: int = 0
     attempts_total: int = 0
     max_attempts_per_notification: int = 0
     retries_waiting: int = 0

@@ -5,7 +5,9 @@ They only read the engine's results; nothing here changes a run.
 
 from __future__ import annotations
 
+import datetime
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+from .checks.result import CheckResult
 from .delivery import AttemptResult
 from .engine import Outcome
 from .metrics import Metrics, summarize_ms
@@ -126,10 +129,7 @@ def run_report(metrics: Metrics, settings: Settings, **extra: Any) -> dict[str, 
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, json.dumps(report, indent=2) + "\n")
 
 
 def summary_table(report: dict[str, Any]) -> Table:
@@ -170,4 +170,68 @@ def print_plain_summary(report: dict[str, Any], out: TextIO) -> None:
     out.write(
         "summary: scheduled={scheduled} delivered={delivered} exhausted={exhausted} "
         "cancelled={cancelled}\n".format(**n)
+    )
+
+
+def junit_xml(suite: str, results: Sequence[CheckResult], *, duration_s: float) -> str:
+    """A JUnit XML document: one testcase per check or expectation, evidence in the body."""
+    failures = sum(r.status == "failed" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    root = ET.Element("testsuites", name="webhook-sim")
+    node = ET.SubElement(
+        root,
+        "testsuite",
+        name=suite,
+        tests=str(len(results)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+        time=f"{duration_s:.3f}",
+        timestamp=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    for result in results:
+        case = ET.SubElement(
+            node,
+            "testcase",
+            classname=suite,
+            name=result.name,
+            time=f"{result.duration_s:.3f}",
+        )
+        if result.status == "failed":
+            failure = ET.SubElement(
+                case, "failure", message=result.message, type="ContractViolation"
+            )
+            failure.text = "\n".join((result.description, *result.evidence))
+        elif result.status == "skipped":
+            ET.SubElement(case, "skipped", message=result.message)
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = "\n".join((result.description, *result.evidence))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def print_verdicts(console: Console, results: Sequence[CheckResult]) -> None:
+    marks = {
+        "passed": "[green]PASS[/green]",
+        "failed": "[red]FAIL[/red]",
+        "skipped": "[yellow]SKIP[/yellow]",
+    }
+    for r in results:
+        console.print(f"{marks[r.status]} {r.name}  [dim]({r.duration_s:.2f} s)[/dim]")
+        if r.status != "passed":
+            console.print(f"     {r.message}", markup=False)
+        if r.status == "failed":
+            for line in r.evidence:
+                console.print(f"     · {line}", markup=False)
+    counts = {s: sum(r.status == s for r in results) for s in ("passed", "failed", "skipped")}
+    console.print(
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
     )

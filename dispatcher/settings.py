@@ -341,16 +341,26 @@ def _infer_auth_type(auth: dict[str, Any]) -> None:
 def build_settings(
     *,
     config: Path | None = None,
+    scenario: tuple[str, Mapping[str, Any]] | None = None,
     flags: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     model: type[Settings] = Settings,
 ) -> Settings:
-    """Merge file, environment and flags (in rising precedence) and validate once."""
+    """Merge file, scenario, environment and flags (in rising precedence) and validate once.
+
+    `scenario` is a scenario file's name and its `settings` table.
+    """
     env = os.environ if env is None else env
     source = str(config) if config else "webhook-sim"
     data: dict[str, Any] = {}
     if config is not None:
         data = expand_env(read_config_file(config), env, source)
+    layered: tuple[str, set[str]] | None = None
+    if scenario is not None:
+        where = f"{scenario[0]}: settings"
+        scenario_data = expand_env(dict(scenario[1]), env, where)
+        data = _deep_merge(data, scenario_data)
+        layered = (where, _flat_keys(scenario_data))
     flag_data = _nest({k: v for k, v in (flags or {}).items() if v is not None})
     merged = _deep_merge(data, flag_data)
     auth = merged.get("auth")
@@ -358,6 +368,11 @@ def build_settings(
         auth = merged["auth"] = {}
     if isinstance(auth, dict):
         _infer_auth_type(auth)
+        if "type" not in auth and len(auth) == 0:
+            # Nothing configured but a credential in the environment: that names the scheme.
+            present = [k for k in ("basic", "api_key") if env.get(ENV_SECRETS[k])]
+            if len(present) == 1:
+                auth["type"] = "basic" if present[0] == "basic" else "api-key"
         needs = {"basic": "basic", "api-key": "api_key", "oauth2": "client_secret"}.get(
             str(auth.get("type"))
         )
@@ -369,7 +384,9 @@ def build_settings(
         return model.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(
-            describe_validation_error(exc, source, model=model, flag_keys=_flat_keys(flag_data))
+            describe_validation_error(
+                exc, source, model=model, flag_keys=_flat_keys(flag_data), layer=layered
+            )
         ) from None
 
 
@@ -423,6 +440,7 @@ def describe_validation_error(
     *,
     model: type[BaseModel] = Settings,
     flag_keys: set[str] | None = None,
+    layer: tuple[str, set[str]] | None = None,
 ) -> str:
     """One line for the first problem pydantic found: where, what value, what is allowed."""
     errors = exc.errors(include_url=False)
@@ -430,6 +448,8 @@ def describe_validation_error(
     loc = tuple(str(p) for p in first["loc"] if not isinstance(p, int))
     dotted = ".".join(loc)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if layer is not None and dotted in layer[1]:
+        source = layer[0]
     if first["type"] == "extra_forbidden":
         parent = _model_at(model, loc[:-1])
         allowed = ", ".join(parent.model_fields) if parent else "see the README"

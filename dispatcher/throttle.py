@@ -46,20 +46,26 @@ def aimd_decide(limit: int, cap: int, window: WindowStats, params: AimdParams) -
 class Pacer:
     """Spaces request starts at most `rate` per second, evenly, with no bursts.
 
-    A start is granted at `max(now, previous grant + 1/rate)`: the generic cell rate algorithm
-    with a burst tolerance of one request. Unlike a token bucket polled on a timer (such as
-    asyncio-throttle, which checks every 10 ms and so lets a slice's worth of requests out at
-    once), a late caller is never "owed" a burst: idle time is not banked.
+    The generic cell rate algorithm: each start is granted at
+    `max(now, theoretical start - tolerance)`, and the theoretical schedule then moves on by
+    exactly one period. The small tolerance (5 ms) lets a caller who woke late catch up with
+    the schedule instead of drifting behind it (asyncio's timers oversleep by about a
+    millisecond, which at 1,000/s loses a tenth of the rate), while idle time is never banked
+    beyond it: no 10 ms slice can get more than 1.5x its share, plus one.
+
+    asyncio-throttle, by contrast, keeps a sliding one-second log polled every 10 ms: it lets
+    the whole second's allowance out at once, then in 10 ms clumps (docs/benchmarks.md).
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, *, tolerance_s: float = 0.005) -> None:
         if not rate > 0:
             raise ValueError("rate must be positive")
         self.period = 1.0 / rate
-        self._next = -math.inf
+        self.tolerance_s = tolerance_s
+        self._tat = -math.inf  # theoretical start of the next request
 
     def reserve(self, now: float) -> float:
         """Claim the next start; return how long the caller must wait before starting."""
-        start = max(now, self._next)
-        self._next = start + self.period
+        start = max(now, self._tat - self.tolerance_s)
+        self._tat = max(self._tat, start) + self.period
         return start - now

@@ -170,3 +170,12 @@ def test_shipped_example_configs_are_valid(path: Path) -> None:
     }
     s = build_settings(config=path, env=env)
     assert s.auth.type == path.stem
+
+
+def test_a_credential_in_the_environment_names_the_scheme() -> None:
+    s = build_settings(flags={"url": URL}, env={"WEBHOOK_SIM_API_KEY": "X-K:v"})
+    assert s.auth.type == "api-key"
+    s = build_settings(flags={"url": URL, "auth.type": "none"}, env={"WEBHOOK_SIM_BASIC": "a:b"})
+    assert s.auth.type == "none"  # an explicit choice wins
+    both = {"WEBHOOK_SIM_API_KEY": "k", "WEBHOOK_SIM_BASIC": "a:b"}
+    assert build_settings(flags={"url": URL}, env=both).auth.type == "none"  # ambiguous

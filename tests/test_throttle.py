@@ -78,11 +78,31 @@ class FakeClock:
 
 def test_pacer_spaces_a_burst_evenly() -> None:
     clock = FakeClock()
-    pacer = Pacer(1000)
+    pacer = Pacer(1000, tolerance_s=0)
     starts = [clock.now + pacer.reserve(clock.now) for _ in range(1000)]
     gaps = {round(b - a, 9) for a, b in itertools.pairwise(starts)}
     assert gaps == {0.001}
     assert starts[-1] == pytest.approx(0.999)
+
+
+@given(
+    rate=st.sampled_from([50, 1000, 5000]),
+    oversleep=st.floats(0, 0.002),
+)
+def test_pacer_keeps_the_rate_when_its_caller_oversleeps(rate: int, oversleep: float) -> None:
+    """asyncio.sleep wakes late; the schedule must not drift by that much per request."""
+    clock = FakeClock()
+    pacer = Pacer(rate)
+    starts = []
+    for _ in range(rate * 2):
+        wait = pacer.reserve(clock.now)
+        if wait > 0:
+            clock.now += wait + oversleep
+        starts.append(clock.now)
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert achieved == pytest.approx(rate, rel=0.01)
+    per_slice = Counter(int(s * 100) for s in starts)
+    assert max(per_slice.values()) <= max(2, 2 * rate / 100)
 
 
 @given(
@@ -92,14 +112,16 @@ def test_pacer_spaces_a_burst_evenly() -> None:
 def test_pacer_never_exceeds_its_share_of_any_10ms_slice(rate: int, arrivals: list[float]) -> None:
     pacer = Pacer(rate)
     starts = [t + pacer.reserve(t) for t in sorted(arrivals)]
-    assert all(b - a >= 1 / rate - 1e-9 for a, b in itertools.pairwise(starts))
     per_slice = Counter(int(s * 100) for s in starts)
     share = rate / 100
-    assert max(per_slice.values()) <= max(1, share) + 1
+    assert max(per_slice.values()) <= max(2, 2 * share)
+    # Over any stretch, no more than the rate plus the tolerance's worth.
+    span = starts[-1] - starts[0]
+    assert len(starts) <= span * rate + pacer.tolerance_s * rate + 1 + 1e-6
 
 
 def test_pacer_does_not_bank_idle_time() -> None:
-    pacer = Pacer(10)
+    pacer = Pacer(10, tolerance_s=0)
     assert pacer.reserve(0.0) == 0
     # Ten seconds of silence earn no burst: the next two starts are still 0.1 s apart.
     assert pacer.reserve(10.0) == 0

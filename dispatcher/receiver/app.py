@@ -24,12 +24,26 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..auth import api_key_header
-from .validate import InvalidPayload, validate
+from .validate import Accepted, InvalidPayload, validate
 
 log = logging.getLogger("webhook_sim.receiver")
 
 TOKEN_PATH = "/oauth/token"
 STATS_PATH = "/_stats"
+PROCESS_PATH = "/processes/{id}"
+
+Flaw = Literal[
+    "any-credentials",  # accepts any (or no) credentials
+    "duplicate-409",  # 409 Conflict on a notification it has already accepted
+    "duplicate-500",  # 500 on a notification it has already accepted
+    "unknown-500",  # 500 on a status, state, result or event it does not know
+    "extra-field-500",  # 500 on a field it does not know
+    "regress",  # a late, earlier status overwrites the final one
+    "slow",  # answers after slow_ms, longer than a sender's timeout
+]
+FLAWS: tuple[str, ...] = Flaw.__args__  # type: ignore[attr-defined]
+# A by-Client process never leaves these once it reaches one.
+FINAL_STATUSES = frozenset({3, 4, 5})
 
 
 class ReceiverConfig(BaseModel):
@@ -48,6 +62,8 @@ class ReceiverConfig(BaseModel):
     latency_ms: float = Field(0.0, ge=0, le=600_000)
     status: int | None = Field(None, ge=100, le=599)
     seed: int | None = None
+    flaws: tuple[Flaw, ...] = ()
+    slow_ms: float = Field(2000.0, ge=0, le=600_000)
 
     @model_validator(mode="after")
     def _complete(self) -> ReceiverConfig:
@@ -82,6 +98,8 @@ class ReceiverState:
     seen: dict[tuple[str, str], int] = field(default_factory=dict)  # deliveries per notification
     delivered: set[tuple[str, str]] = field(default_factory=set)  # notifications answered 2xx
     tokens: dict[str, float] = field(default_factory=dict)  # access token → expiry (monotonic)
+    # The receiver's own view of each process, as an integrator's app would keep it.
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +145,7 @@ class Sandbox:
         app.router.add_post(TOKEN_PATH, self.token)
         app.router.add_get(STATS_PATH, self.stats)
         app.router.add_delete(STATS_PATH, self.reset)
+        app.router.add_get(PROCESS_PATH, self.process)
         app.router.add_route("*", "/{tail:.*}", self.notify)
         return app
 
@@ -134,6 +153,13 @@ class Sandbox:
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.state.as_json())
+
+    async def process(self, request: web.Request) -> web.Response:
+        """What this integrator believes about a process: for `check --verify-url`."""
+        view = self.state.processes.get(request.match_info["id"])
+        if view is None:
+            return _json_error(404, "unknown process")
+        return web.json_response(view)
 
     async def reset(self, request: web.Request) -> web.Response:
         # A reset of the counters must not log every caller out.
@@ -205,9 +231,11 @@ class Sandbox:
         cfg, state = self.config, self.state
         if cfg.latency_ms:
             await asyncio.sleep(cfg.latency_ms / 1000)
+        if "slow" in cfg.flaws:
+            await asyncio.sleep(cfg.slow_ms / 1000)
         if request.method != "POST":
             return _json_error(405, "notifications are POSTed"), "method not allowed"
-        auth_problem = self._check_auth(request)
+        auth_problem = None if "any-credentials" in cfg.flaws else self._check_auth(request)
         if auth_problem is not None:
             state.rejected_auth += 1
             challenge = "Bearer" if cfg.auth == "oauth2" else "Basic"
@@ -231,6 +259,9 @@ class Sandbox:
         if deliveries <= cfg.fail_first or (cfg.fail_rate and self._rng.random() < cfg.fail_rate):
             state.injected_failures += 1
             return _json_error(500, "injected failure"), f"{label} injected failure"
+        flawed = self._flawed(accepted, key in state.delivered)
+        if flawed is not None:
+            return _json_error(flawed, "flaw"), f"{label} flaw {flawed}"
         state.accepted += 1
         state.unknown += accepted.unknown
         state.extra_fields += bool(accepted.extra_fields)
@@ -238,7 +269,40 @@ class Sandbox:
             state.duplicates += 1
             label += " duplicate"
         state.delivered.add(key)
+        self._remember(accepted)
         return web.json_response({"ok": True}, status=cfg.status or 200), label
+
+    def _flawed(self, accepted: Accepted, duplicate: bool) -> int | None:
+        """The status a deliberately flawed receiver answers with, or None to behave."""
+        flaws = self.config.flaws
+        if duplicate and "duplicate-409" in flaws:
+            return 409
+        if duplicate and "duplicate-500" in flaws:
+            return 500
+        if accepted.unknown and "unknown-500" in flaws:
+            return 500
+        if accepted.extra_fields and "extra-field-500" in flaws:
+            return 500
+        return None
+
+    def _remember(self, accepted: Accepted) -> None:
+        current = self.state.processes.get(accepted.process_id)
+        if (
+            current is not None
+            and "regress" not in self.config.flaws
+            and current.get("status") in FINAL_STATUSES
+            and accepted.status not in FINAL_STATUSES
+        ):
+            return  # a late "in divergence" must not undo "completed"
+        if accepted.flow == "by-client":
+            view: dict[str, Any] = {"id": accepted.process_id, "status": accepted.status}
+        else:
+            view = {
+                "id": accepted.process_id,
+                "state": accepted.status,
+                "result": accepted.result,
+            }
+        self.state.processes[accepted.process_id] = view
 
     def _check_auth(self, request: web.Request) -> str | None:
         """None when the caller is who the receiver expects; otherwise the reason for the 401."""

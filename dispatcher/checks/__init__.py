@@ -1,0 +1,1 @@
+"""The conformance suite behind `webhook-sim check` (`suite`) and its verdicts (`result`)."""

@@ -1,0 +1,28 @@
+"""The verdict of one named check or expectation: what JUnit and the JSON report are made of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["passed", "failed", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    description: str
+    status: Status
+    message: str = ""  # one line: why it failed or was skipped
+    evidence: tuple[str, ...] = field(default=())  # what was sent and what came back
+    duration_s: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "status": self.status,
+            "message": self.message,
+            "evidence": list(self.evidence),
+            "duration_s": round(self.duration_s, 3),
+        }

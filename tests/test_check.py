@@ -1,0 +1,145 @@
+"""`webhook-sim check` against the sandbox: green when well-behaved, one red check per flaw."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from junitparser import Failure, JUnitXml, Skipped
+
+from dispatcher.cli import main
+
+Receiver = Callable[..., str]
+CREDS = ("--auth", "basic", "--basic", "integrator:Chk-S3cret")
+ALL_CHECKS = {
+    "accepts-notified-statuses",
+    "answers-within-timeout",
+    "rejects-bad-credentials",
+    "idempotent-duplicates",
+    "tolerates-unknown-status",
+    "tolerates-extra-field",
+    "burst-500",
+    "no-regression",
+}
+
+
+def run_check(
+    capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path, *extra: str
+) -> tuple[int, str, dict[str, str]]:
+    junit = tmp_path / "check.xml"
+    code = main(
+        ["check", "--url", url + "/hook", "--basic", "integrator:Chk-S3cret", "--flow",
+         "by-client", "--junit", str(junit), "--seed", "1", *extra]
+    )  # fmt: skip
+    out, _ = capsys.readouterr()
+    xml = JUnitXml.fromfile(str(junit))
+    statuses = {}
+    for suite in xml:
+        for case in suite:
+            kinds = {type(r) for r in case.result}
+            statuses[case.name] = (
+                "failed" if Failure in kinds else "skipped" if Skipped in kinds else "passed"
+            )
+    return code, out, statuses
+
+
+def test_well_behaved_receiver_passes_every_check(
+    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = receiver_process(*CREDS)
+    report = tmp_path / "check.json"
+    code, out, statuses = run_check(
+        capsys, url, tmp_path, "--verify-url", url + "/processes/{id}", "--report-json", str(report)
+    )
+    assert code == 0, out
+    assert statuses == dict.fromkeys(ALL_CHECKS, "passed")
+    data = json.loads(report.read_text())
+    assert data["passed"] is True
+    assert data["settings"]["auth"]["basic"] == "***"
+    assert "Chk-S3cret" not in report.read_text() + out + (tmp_path / "check.xml").read_text()
+    assert "8 passed, 0 failed, 0 skipped" in out
+
+
+@pytest.mark.parametrize(
+    ("flaw", "broken"),
+    [
+        ("any-credentials", "rejects-bad-credentials"),
+        ("duplicate-409", "idempotent-duplicates"),
+        ("duplicate-500", "idempotent-duplicates"),
+        ("unknown-500", "tolerates-unknown-status"),
+        ("extra-field-500", "tolerates-extra-field"),
+        ("regress", "no-regression"),
+    ],
+)
+def test_each_flaw_fails_exactly_its_check(
+    receiver_process: Receiver,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flaw: str,
+    broken: str,
+) -> None:
+    url = receiver_process(*CREDS, "--flaw", flaw)
+    code, out, statuses = run_check(
+        capsys, url, tmp_path, "--verify-url", url + "/processes/{id}", "--burst", "100"
+    )
+    assert code == 1
+    assert {name for name, s in statuses.items() if s == "failed"} == {broken}, out
+    assert f"FAIL {broken}" in out
+
+
+def test_slow_receiver_fails_only_the_timeout_check(
+    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = receiver_process(*CREDS, "--flaw", "slow", "--slow-ms", "400")
+    code, out, statuses = run_check(
+        capsys, url, tmp_path, "--timeout", "0.2", "--batch", "20", "--burst", "50"
+    )
+    assert code == 1
+    assert {name for name, s in statuses.items() if s == "failed"} == {"answers-within-timeout"}
+    assert statuses["no-regression"] == "skipped"
+    assert "timed out" in out
+
+
+def test_by_unico_with_no_auth_skips_what_does_not_apply(
+    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = receiver_process()
+    junit = tmp_path / "j.xml"
+    code = main(["check", "--url", url, "--junit", str(junit), "--burst", "50"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "SKIP rejects-bad-credentials" in out
+    assert "SKIP no-regression" in out
+    xml = JUnitXml.fromfile(str(junit))
+    assert sum(1 for suite in xml for _ in suite) == len(ALL_CHECKS)
+
+
+def test_list_and_only(receiver_process: Receiver, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--list"]) == 0
+    out, _ = capsys.readouterr()
+    assert len(out.strip().splitlines()) == len(ALL_CHECKS)
+    url = receiver_process()
+    code = main(["check", "--url", url, "--only", "idempotent-duplicates", "--only", "burst-500"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "2 passed, 0 failed, 0 skipped" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--only", "nope"], "--only = 'nope': no such check (allowed: accepts-notified"),
+        (["--burst", "501"], "--burst = 501"),
+        (["--verify-url", "http://127.0.0.1:9/x"], "must contain {id}"),
+    ],
+)
+def test_check_bad_input(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    code = main(["check", "--url", "http://127.0.0.1:9/", *argv])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1
+    assert expected in err
