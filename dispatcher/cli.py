@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +23,8 @@ from .checks.result import CheckResult
 from .contract import STATE_FINISHED
 from .engine import Engine, EngineOptions
 from .errors import ConfigError
+from .html import render as render_html
+from .metrics import Metrics
 from .payloads import PayloadFactory, notification
 from .report import (
     AttemptPrinter,
@@ -31,7 +35,7 @@ from .report import (
     write_json,
     write_text,
 )
-from .scenario import judge, load_scenario
+from .scenario import Expectation, judge, load_scenario, observe
 from .settings import (
     Settings,
     TrafficSettings,
@@ -40,6 +44,8 @@ from .settings import (
     validate_flags,
 )
 from .traffic import TrafficPlan
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="webhook-sim",
@@ -429,7 +435,7 @@ def run(
     console = _console(width=120)
     _warn_insecure(settings, console)
     engine = Engine(settings, options=EngineOptions(grace_s=grace, seed=seed))
-    interrupted = asyncio.run(_run_watched(engine, plan, console, progress_every))
+    interrupted = _run_fast(_watched(engine, console, progress_every, engine.run(plan)))
     report = run_report(
         engine.metrics,
         settings,
@@ -466,8 +472,11 @@ def run(
     return 0 if n["delivered"] == n["scheduled"] else 1
 
 
-async def _run_watched(
-    engine: Engine, plan: TrafficPlan, console: Console, progress_every: float | None
+async def _watched(
+    engine: Engine,
+    console: Console,
+    progress_every: float | None,
+    work: Coroutine[Any, Any, Metrics],
 ) -> signal.Signals | None:
     """Run with live progress; the first Ctrl-C/SIGTERM stops cleanly, a second one at once."""
     loop = asyncio.get_running_loop()
@@ -488,7 +497,7 @@ async def _run_watched(
         async with asyncio.TaskGroup() as tg:
             watcher = tg.create_task(progress.watch(engine, console, every_s=progress_every))
             try:
-                await engine.run(plan)
+                await work
             finally:
                 watcher.cancel()
     finally:
@@ -616,6 +625,234 @@ def check(
             },
         )
     return 1 if any(r.status == "failed" for r in results) else 0
+
+
+# load -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def load(
+    url: Url = None,
+    config: ConfigPath = None,
+    auth: AuthType = None,
+    basic: BasicOpt = None,
+    api_key: ApiKeyOpt = None,
+    token_url: TokenUrl = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+    scope: Scope = None,
+    client_auth: ClientAuth = None,
+    flow: FlowOpt = None,
+    payload_profile: ProfileOpt = None,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            "--rate",
+            help="Arrivals per second (open model), or 'max' for a closed model at the cap.",
+        ),
+    ] = None,
+    duration: Annotated[
+        str, typer.Option("--duration", "-d", help="How long: 10, 10s, 2m, 1h.")
+    ] = "10s",
+    ramp: Annotated[
+        str | None,
+        typer.Option(
+            "--ramp", help="A rate profile TIME:RATE,... e.g. 0:50,30s:2000,60s:2000 (no --rate)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", help="Sender processes. Default: one per core."),
+    ] = None,
+    concurrency: Concurrency = None,
+    adaptive: Annotated[
+        bool | None,
+        typer.Option("--adaptive/--no-adaptive", help="AIMD throttle on the limit. Default: on."),
+    ] = None,
+    statuses: Annotated[
+        str | None, typer.Option("--statuses", help="Statuses to notify, as in run.")
+    ] = None,
+    duplicates: Annotated[float, typer.Option("--duplicates", help="As in run.")] = 0.0,
+    reorder: Annotated[float, typer.Option("--reorder", help="As in run.")] = 0.0,
+    unknown_status: Annotated[float, typer.Option("--unknown-status", help="As in run.")] = 0.0,
+    max_attempts: MaxAttempts = None,
+    interval: Interval = None,
+    max_interval: MaxInterval = None,
+    timeout: Timeout = None,
+    seed: Seed = None,
+    header: Header = None,
+    ca_bundle: CaBundle = None,
+    insecure: Insecure = False,
+    report_json: ReportJson = None,
+    report_html: Annotated[
+        Path | None,
+        typer.Option("--report-html", help="Write a self-contained HTML report with charts."),
+    ] = None,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect",
+            help="Threshold METRIC OP VALUE, e.g. 'response_p99_ms<300' (repeatable): any "
+            "unmet threshold exits 1.",
+        ),
+    ] = None,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds in-flight requests may finish after Ctrl-C.")
+    ] = 2.0,
+) -> int:
+    """Load-test a receiver: arrivals at a rate, latency corrected for coordinated omission.
+
+    Exit 0 done (and every --expect met), 1 a threshold failed, 2 bad input, 130/143
+    interrupted.
+    """
+    from .arrivals import RateProfile, parse_duration
+    from .load import LoadPlan, load_report, run_share, run_workers
+
+    settings = build_settings(
+        config=config,
+        flags=_flags(
+            url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
+            client_id=client_id, client_secret=client_secret, scope=scope,
+            client_auth=client_auth, flow=flow, payload_profile=payload_profile,
+            max_attempts=max_attempts, interval=interval, max_interval=max_interval,
+            timeout=timeout, header=header, ca_bundle=ca_bundle, insecure=insecure,
+            concurrency=concurrency, notify=statuses, **{"throttle.enabled": adaptive},
+        ),
+    )  # fmt: skip
+    traffic = validate_flags(
+        TrafficSettings,
+        {"duplicates": duplicates, "reorder": reorder, "unknown": unknown_status, "seed": seed},
+    )
+    thresholds = [_threshold(text) for text in expect or ()]
+    if ramp is not None and rate is not None:
+        raise ConfigError("--ramp and --rate do not go together: a ramp sets its own rates")
+    profile: RateProfile | None
+    if ramp is not None:
+        profile = RateProfile.parse_ramp(ramp)
+        seconds = profile.duration_s
+    else:
+        seconds = parse_duration(duration)
+        if seconds <= 0:
+            raise ConfigError(f"--duration = {duration!r}: must be more than 0")
+        if rate is None:
+            raise ConfigError("--rate is required: arrivals per second, or max (or give --ramp)")
+        if rate == "max":
+            profile = None
+        else:
+            try:
+                per_second = float(rate)
+            except ValueError:
+                raise ConfigError(
+                    f"--rate = {rate!r}: a number of arrivals per second, or max"
+                ) from None
+            if not 0 < per_second <= 1_000_000:
+                raise ConfigError(f"--rate = {rate!r}: must be more than 0, at most 1000000")
+            profile = RateProfile.constant(per_second, seconds)
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if not 1 <= count <= 64:
+        raise ConfigError(f"--workers = {count}: must be between 1 and 64")
+    if count > settings.concurrency:
+        raise ConfigError(
+            f"--workers = {count}: more workers than --concurrency {settings.concurrency}"
+        )
+    if grace < 0:
+        raise ConfigError(f"--grace = {grace}: must be 0 or more seconds")
+    plan = LoadPlan(profile, seconds, traffic, count)
+    console = _console(width=120)
+    _warn_insecure(settings, console)
+    what = f"{plan.target_per_s:g}/s" if plan.target_per_s else "max (closed model)"
+    console.print(
+        f"load {settings.url}: {what} for {seconds:g} s, cap {settings.concurrency}, "
+        f"{count} worker{'s' if count > 1 else ''}"
+    )
+    options = EngineOptions(grace_s=grace, seed=seed)
+    if count == 1:
+        engine = Engine(settings, options=options)
+        interrupted = _run_fast(
+            _watched(engine, console, None, run_share(engine, settings, plan, 0))
+        )
+        metrics = engine.metrics
+    else:
+        metrics, interrupted = run_workers(settings, plan, options)
+    report = load_report(metrics, settings, plan, interrupted=interrupted)
+    verdicts = [t.judge(observe(t.metric, metrics)) for t in thresholds]
+    if verdicts:
+        report["thresholds"] = [v.as_json() for v in verdicts]
+    _print_load_summary(console, report)
+    if verdicts:
+        print_verdicts(console, verdicts)
+    if report_json is not None:
+        write_json(report_json, report)
+        console.print(f"report written to {report_json}")
+    if report_html is not None:
+        write_text(report_html, render_html(report))
+        console.print(f"HTML report written to {report_html}")
+    if interrupted is not None:
+        return 128 + int(interrupted)
+    return 1 if any(v.status == "failed" for v in verdicts) else 0
+
+
+def _threshold(text: str) -> Expectation:
+    try:
+        return Expectation.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"--expect = {text!r}: {exc}") from None
+
+
+def _run_fast(coro: Coroutine[Any, Any, T]) -> T:
+    from .load import new_loop
+
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(coro)
+
+
+def _print_load_summary(console: Console, report: dict[str, Any]) -> None:
+    console.print(summary_table(report))
+    rate, sender = report["rate"], report["sender"]
+    service, response = report["latency_ms"]["service"], report["latency_ms"]["response"]
+
+    def row(name: str, values: dict[str, float | None]) -> str:
+        cells = "  ".join(
+            f"{k.replace('_', '.')} {'-' if values[k] is None else f'{values[k]:.1f}'}"
+            for k in ("p50", "p90", "p95", "p99", "p99_9", "max")
+        )
+        return f"{name:<9} {cells} ms"
+
+    target = rate["target_per_s"]
+    console.print(
+        f"rate      target {'max' if target is None else f'{target:.1f}/s'}, attempted "
+        f"{(rate['attempted_per_s'] or 0):.1f}/s, achieved {(rate['achieved_per_s'] or 0):.1f}/s, "
+        f"{rate['queued']} queued"
+    )
+    console.print(row("service", service))
+    console.print(row("response", response))
+    lag = sender["loop_lag_ms"]
+    console.print(f"sender    loop lag p99 {(lag['p99'] or 0):.1f} ms, workers {report['workers']}")
+    if sender["saturated"]:
+        console.print(
+            "[yellow]warning: the sender was saturated (event-loop lag or late starts): these "
+            "figures may be limited by webhook-sim, not by the receiver. Try --workers or a "
+            "lower --rate.[/yellow]"
+        )
+
+
+@app.command()
+def report(
+    source: Annotated[Path, typer.Argument(help="A JSON report saved by load --report-json.")],
+    html_out: Annotated[Path, typer.Option("--html", help="Where to write the HTML report.")],
+) -> int:
+    """Render a saved JSON load report as a self-contained HTML page."""
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read it ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or "notifications" not in data:
+        raise ConfigError(f"{source}: not a webhook-sim report (no 'notifications')")
+    write_text(html_out, render_html(data))
+    _console().print(f"HTML report written to {html_out}")
+    return 0
 
 
 # receiver ---------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from .throttle import AimdParams, Pacer, WindowStats, aimd_decide
 from .transport import Transport
 
 Outcome = Literal["delivered", "exhausted", "cancelled"]
+LATE_S = 0.002  # an arrival starting later than this after its instant counts as late
+LAG_PROBE_S = 0.01
 
 
 class Observer(Protocol):
@@ -61,6 +63,7 @@ class EngineOptions:
 @dataclass(slots=True)
 class _Pending:
     note: Notification
+    intended: float  # loop time the next attempt is meant to start
     attempts: int = 0
 
 
@@ -104,6 +107,8 @@ class Engine:
         self._wake = asyncio.Event()
         self._stopping = False
         self._paused_until = 0.0
+        self._busy_at = -1.0  # last loop time the dispatcher found no free slot
+        self._open = False  # arrivals have instants of their own (load's open model)
         self._window_start = 0.0
         self._t0 = 0.0
 
@@ -124,9 +129,24 @@ class Engine:
 
     # The run -----------------------------------------------------------------------------
 
-    async def run(self, plan: Iterable[Notification]) -> Metrics:
+    async def run(
+        self,
+        plan: Iterable[Notification],
+        *,
+        schedule: Iterable[float] | None = None,
+        duration_s: float | None = None,
+    ) -> Metrics:
+        """Deliver the plan.
+
+        Closed model (default): the next notification starts as soon as a slot is free.
+        Open model (`schedule`, seconds from the start for each notification): a notification
+        is due at its instant whether or not a slot is free; one that must wait is counted as
+        queued, and its latency is also measured from the instant it was due.
+        `duration_s` stops taking new notifications after that long.
+        """
         loop = asyncio.get_running_loop()
         self._t0 = self._window_start = loop.time()
+        self._open = schedule is not None
         settings = self.settings
         try:
             async with (
@@ -139,7 +159,17 @@ class Engine:
                 ) as transport,
                 asyncio.TaskGroup() as tg,
             ):
-                await self._dispatch(iter(plan), transport, tg)
+                lag = tg.create_task(self._watch_loop_lag())
+                try:
+                    await self._dispatch(
+                        iter(plan),
+                        iter(schedule) if schedule is not None else None,
+                        duration_s,
+                        transport,
+                        tg,
+                    )
+                finally:
+                    lag.cancel()
                 if self._tasks:
                     # Stopped: give what is in flight its grace period, then cancel it.
                     _, late = await asyncio.wait(self._tasks, timeout=self.options.grace_s)
@@ -154,44 +184,87 @@ class Engine:
         return self.metrics
 
     async def _dispatch(
-        self, feed: Iterator[Notification], transport: Transport, tg: asyncio.TaskGroup
+        self,
+        feed: Iterator[Notification],
+        schedule: Iterator[float] | None,
+        duration_s: float | None,
+        transport: Transport,
+        tg: asyncio.TaskGroup,
     ) -> None:
         loop = asyncio.get_running_loop()
         m = self.metrics
         plan_done = False
+        next_due: float | None = None  # open model: when the next fresh notification is due
         while not self._stopping:
             now = loop.time()
-            if m.in_flight >= m.limit:
-                await self._wait(None)
-                continue
-            if self._paused_until > now:
-                await self._wait(self._paused_until - now)
+            if m.in_flight >= m.limit or self._paused_until > now:
+                self._busy_at = now
+                paused = self._paused_until - now
+                await self._wait(paused if paused > 0 else None)
                 continue
             pending: _Pending | None = None
             if self._retries and self._retries[0].due <= now:
-                pending = heapq.heappop(self._retries).pending
+                retry = heapq.heappop(self._retries)
+                pending = retry.pending
+                pending.intended = retry.due
                 m.retries_waiting = len(self._retries)
             elif not plan_done:
-                note = next(feed, None)
-                if note is None:
+                if duration_s is not None and now - self._t0 >= duration_s:
                     plan_done = True
                     continue
-                pending = _Pending(note)
-                self._count_scheduled(note)
+                if schedule is not None and next_due is None:
+                    offset = next(schedule, None)
+                    if offset is None:
+                        plan_done = True
+                        continue
+                    next_due = self._t0 + offset
+                if next_due is None or next_due <= now:
+                    note = next(feed, None)
+                    if note is None:
+                        plan_done = True
+                        continue
+                    pending = _Pending(note, next_due if next_due is not None else now)
+                    next_due = None
+                    self._count_scheduled(note)
             if pending is None:
                 if plan_done and not self._retries and m.in_flight == 0:
                     return
-                await self._wait(self._retries[0].due - now if self._retries else None)
+                wakes = [r.due for r in self._retries[:1]]
+                if next_due is not None:
+                    wakes.append(next_due)
+                await self._wait(min(wakes) - now if wakes else None)
                 continue
             if self._pacer is not None:
                 delay = self._pacer.reserve(now)
                 if delay > 0:
                     await asyncio.sleep(delay)
+            if pending.attempts == 0:
+                self._count_arrival(pending, loop.time())
             m.in_flight += 1
             m.peak_in_flight = max(m.peak_in_flight, m.in_flight)
             task = tg.create_task(self._attempt(pending, transport))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _count_arrival(self, pending: _Pending, started: float) -> None:
+        m = self.metrics
+        m.arrivals += 1
+        m.second(int(started - self._t0)).arrivals += 1
+        if self._open and started - pending.intended > LATE_S:
+            # Late because every slot was taken (the receiver's doing), or late with a slot
+            # free (the sender could not keep up: its figures are suspect).
+            if self._busy_at >= pending.intended:
+                m.queued += 1
+            else:
+                m.late_starts += 1
+
+    async def _watch_loop_lag(self) -> None:
+        """How late the event loop runs a 10 ms timer: the sender's own saturation."""
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + LAG_PROBE_S
+            await asyncio.sleep(LAG_PROBE_S)
+            record_seconds(self.metrics.loop_lag, max(0.0, loop.time() - expected))
 
     async def _wait(self, timeout_s: float | None) -> None:
         """Sleep until something changes (an attempt ended, a stop) or the timeout passes."""
@@ -230,7 +303,7 @@ class Engine:
         finally:
             m.in_flight -= 1
             self._wake.set()
-        self._record(result)
+        self._record(result, pending.intended)
         if result.ok:
             self.observer.on_attempt(pending.note, result, None)
             self._finish(pending, "delivered")
@@ -260,17 +333,24 @@ class Engine:
             self._paused_until = max(self._paused_until, now + pause)
         return retry_delay(backoff, result.retry_after_s, s.retry_after_max_s)
 
-    def _record(self, result: AttemptResult) -> None:
+    def _record(self, result: AttemptResult, intended: float) -> None:
         m = self.metrics
+        now = asyncio.get_running_loop().time()
+        second = m.second(int(now - self._t0))
+        second.attempts += 1
+        second.failures += not result.ok
+        second.limit = m.limit
         m.by_outcome[result.outcome] += 1
         if result.status is not None:
             record_seconds(m.latency, result.latency_s)
+            response = max(result.latency_s, now - intended)
+            record_seconds(m.response, response)
+            record_seconds(second.response, response)
         m.window_attempts += 1
         m.window_failures += not result.ok
         params = self._aimd
         if params is None:
             return
-        now = asyncio.get_running_loop().time()
         if now - self._window_start < params.window_s or m.window_attempts < params.min_samples:
             return
         window = WindowStats(m.window_attempts, m.window_failures)
@@ -286,6 +366,7 @@ class Engine:
         m = self.metrics
         if outcome == "delivered":
             m.delivered += 1
+            m.second(int(asyncio.get_running_loop().time() - self._t0)).deliveries += 1
             note = pending.note
             m.duplicates_delivered += note.duplicate
             m.reordered_delivered += note.reordered

@@ -46,6 +46,35 @@ class ThrottlePoint:
     attempts: int
 
 
+@dataclass(slots=True)
+class Second:
+    """One second of a run, for the per-second timeline."""
+
+    t: int
+    arrivals: int = 0  # first attempts started
+    attempts: int = 0
+    deliveries: int = 0
+    failures: int = 0  # failed attempts
+    limit: int = 0
+    response: HdrHistogram = field(default_factory=new_histogram)
+
+    def as_json(self) -> dict[str, Any]:
+        p99 = (
+            self.response.get_value_at_percentile(99.0) / 1000
+            if self.response.get_total_count()
+            else None
+        )
+        return {
+            "t": self.t,
+            "arrivals": self.arrivals,
+            "attempts": self.attempts,
+            "deliveries": self.deliveries,
+            "failures": self.failures,
+            "limit": self.limit,
+            "p99_ms": p99,
+        }
+
+
 @dataclass
 class Metrics:
     cap: int
@@ -67,7 +96,14 @@ class Metrics:
     limit: int = 0
     min_limit: int = 0
     by_outcome: Counter[str] = field(default_factory=Counter)
-    latency: HdrHistogram = field(default_factory=new_histogram)
+    latency: HdrHistogram = field(default_factory=new_histogram)  # service time: send → answer
+    # Response time from the instant the attempt was meant to start (coordinated omission).
+    response: HdrHistogram = field(default_factory=new_histogram)
+    loop_lag: HdrHistogram = field(default_factory=new_histogram)
+    queued: int = 0  # arrivals that started late because every slot was busy
+    late_starts: int = 0  # arrivals that started late with a slot free: the sender lagged
+    arrivals: int = 0
+    seconds: list[Second] = field(default_factory=list)
     timeline: list[ThrottlePoint] = field(default_factory=list)
     window_attempts: int = 0
     window_failures: int = 0
@@ -75,6 +111,16 @@ class Metrics:
 
     def __post_init__(self) -> None:
         self.limit = self.min_limit = self.cap
+
+    def second(self, t: int) -> Second:
+        """The timeline entry for second `t`, opening it (and any silent seconds) as needed."""
+        seconds = self.seconds
+        if seconds and t <= seconds[-1].t:  # the loop clock never runs backwards
+            return seconds[-1]
+        start = seconds[-1].t + 1 if seconds else 0
+        for missing in range(start, t + 1):
+            seconds.append(Second(missing, limit=self.limit))
+        return seconds[-1]
 
     @property
     def final(self) -> int:
@@ -94,3 +140,62 @@ class Metrics:
             "failure_rate": self.window_failures / attempts if attempts else 0.0,
             "latency_ms": summarize_ms(self.latency),
         }
+
+
+# Merging across worker processes ------------------------------------------------------------
+
+
+_SUMMED = (
+    "scheduled", "delivered", "exhausted", "cancelled", "duplicates_sent", "reordered_sent",
+    "unknown_sent", "duplicates_delivered", "reordered_delivered", "unknown_delivered",
+    "attempts_total", "queued", "late_starts", "arrivals", "peak_in_flight", "cap", "limit",
+    "min_limit",
+)  # fmt: skip
+
+
+def to_wire(m: Metrics) -> dict[str, Any]:
+    """A picklable, mergeable picture of one worker's metrics (histograms HDR-encoded)."""
+    return {
+        "counters": {name: getattr(m, name) for name in _SUMMED},
+        "max_attempts_per_notification": m.max_attempts_per_notification,
+        "duration_s": m.duration_s,
+        "by_outcome": dict(m.by_outcome),
+        "latency": m.latency.encode(),
+        "response": m.response.encode(),
+        "loop_lag": m.loop_lag.encode(),
+        "timeline": [(p.t_s, p.limit, p.failure_rate, p.attempts) for p in m.timeline],
+        "seconds": [
+            (s.t, s.arrivals, s.attempts, s.deliveries, s.failures, s.limit, s.response.encode())
+            for s in m.seconds
+        ],
+    }
+
+
+def merge(wires: list[dict[str, Any]]) -> Metrics:
+    """One Metrics for several workers: counters add up (so do the workers' shares of the cap
+    and their in-flight peaks, each an upper bound), histograms merge exactly."""
+    merged = Metrics(cap=0)
+    merged.limit = merged.min_limit = 0
+    seconds: dict[int, Second] = {}
+    for wire in wires:
+        for name, value in wire["counters"].items():
+            setattr(merged, name, getattr(merged, name) + value)
+        merged.max_attempts_per_notification = max(
+            merged.max_attempts_per_notification, wire["max_attempts_per_notification"]
+        )
+        merged.duration_s = max(merged.duration_s, wire["duration_s"])
+        merged.by_outcome.update(wire["by_outcome"])
+        for name in ("latency", "response", "loop_lag"):
+            getattr(merged, name).decode_and_add(wire[name])
+        merged.timeline += [ThrottlePoint(*point) for point in wire["timeline"]]
+        for t, arrivals, attempts, deliveries, failures, limit, response in wire["seconds"]:
+            entry = seconds.setdefault(t, Second(t))
+            entry.arrivals += arrivals
+            entry.attempts += attempts
+            entry.deliveries += deliveries
+            entry.failures += failures
+            entry.limit += limit
+            entry.response.decode_and_add(response)
+    merged.timeline.sort(key=lambda p: p.t_s)
+    merged.seconds = [seconds[t] for t in sorted(seconds)]
+    return merged

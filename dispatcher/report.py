@@ -134,7 +134,8 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
 
 def summary_table(report: dict[str, Any]) -> Table:
     n, a, lat = report["notifications"], report["attempts"], report["latency_ms"]
-    table = Table(title="run summary", show_header=False, title_justify="left")
+    lat = lat.get("service", lat)  # a load report has service and response times
+    table = Table(title="summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
 

@@ -52,6 +52,12 @@ METRICS: dict[str, str] = {
     "max_ms": "slowest response",
     "peak_in_flight": "most requests in flight at once",
     "min_limit": "lowest in-flight limit the throttle set",
+    "response_p50_ms": "median response time from the intended start (load)",
+    "response_p99_ms": "99th percentile response time from the intended start (load)",
+    "response_max_ms": "slowest response from the intended start (load)",
+    "achieved_rate": "deliveries per second",
+    "queued": "arrivals that waited for a free slot (load)",
+    "loop_lag_p99_ms": "the sender's event-loop lag, 99th percentile",
     "duplicates_accepted": "every duplicate send was delivered (true/false)",
     "reordered_accepted": "every late, reordered status was delivered (true/false)",
     "unknown_accepted": "every unknown status was delivered (true/false)",
@@ -185,7 +191,14 @@ def _with_index(message: str, exc: ValidationError) -> str:
 def observe(metric: str, m: Metrics) -> float | bool | None:
     """The value of a non-probe metric after a run."""
     latency = summarize_ms(m.latency)
+    response = summarize_ms(m.response)
     values: dict[str, float | bool | None] = {
+        "response_p50_ms": response["p50"],
+        "response_p99_ms": response["p99"],
+        "response_max_ms": response["max"],
+        "achieved_rate": m.delivered / m.duration_s if m.duration_s else None,
+        "queued": m.queued,
+        "loop_lag_p99_ms": summarize_ms(m.loop_lag)["p99"],
         "delivered_ratio": m.delivered / m.scheduled if m.scheduled else None,
         "delivered": m.delivered,
         "exhausted": m.exhausted,

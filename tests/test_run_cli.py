@@ -51,7 +51,7 @@ def test_run_writes_the_report_and_exits_0(
     assert report["settings"]["auth"]["api_key"] == "X-Key:***"
     assert "Sekr3t" not in out_file.read_text()
     assert "Sekr3t" not in out
-    assert "run summary" in out
+    assert "summary" in out
 
 
 def test_run_exits_1_when_something_is_not_delivered(

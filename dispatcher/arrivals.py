@@ -1,0 +1,105 @@
+"""When each arrival of an open-model load test is meant to start: pure functions of a rate profile.
+
+A profile is a piecewise-linear rate over time (`--rate R --duration D` is the flat case;
+`--ramp 0:50,30s:2000,60s:2000` climbs from 50/s to 2,000/s in 30 s, then holds). The i-th
+arrival is due when the integral of the rate reaches i, so a ramp is honoured exactly, not in
+steps. Intended instants are what latency is measured from (coordinated-omission correction).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str, *, flag: str = "--duration") -> float:
+    """`10`, `10s`, `2m`, `1h`, `500ms` → seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"{flag} = {text!r}: not a duration (examples: 10, 10s, 2m, 1h, 500ms)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass(frozen=True, slots=True)
+class RateProfile:
+    points: tuple[tuple[float, float], ...]  # (seconds from start, arrivals per second)
+
+    @classmethod
+    def constant(cls, rate: float, duration_s: float) -> RateProfile:
+        return cls(((0.0, rate), (duration_s, rate)))
+
+    @classmethod
+    def parse_ramp(cls, text: str) -> RateProfile:
+        """`0:50,30s:2000,60s:2000`: TIME:RATE points, times rising from 0."""
+        points: list[tuple[float, float]] = []
+        for part in text.split(","):
+            when, sep, rate = part.partition(":")
+            if not sep:
+                raise ConfigError(f"--ramp = {text!r}: {part!r} is not TIME:RATE (e.g. 30s:2000)")
+            t = parse_duration(when, flag="--ramp")
+            try:
+                r = float(rate)
+            except ValueError:
+                raise ConfigError(f"--ramp = {text!r}: rate {rate!r} is not a number") from None
+            if not (math.isfinite(r) and r >= 0):
+                raise ConfigError(f"--ramp = {text!r}: rate {rate!r} must be 0 or more")
+            points.append((t, r))
+        if points[0][0] != 0:
+            raise ConfigError(f"--ramp = {text!r}: the first point must be at time 0")
+        if len(points) < 2 or any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
+            raise ConfigError(f"--ramp = {text!r}: needs two or more points with rising times")
+        return cls(tuple(points))
+
+    @property
+    def duration_s(self) -> float:
+        return self.points[-1][0]
+
+    @property
+    def total(self) -> float:
+        """Arrivals the profile asks for over its whole duration."""
+        return sum(
+            (ra + rb) / 2 * (tb - ta) for (ta, ra), (tb, rb) in itertools.pairwise(self.points)
+        )
+
+    @property
+    def peak(self) -> float:
+        return max(r for _, r in self.points)
+
+    def rate_at(self, t: float) -> float:
+        for (ta, ra), (tb, rb) in itertools.pairwise(self.points):
+            if ta <= t <= tb:
+                return ra + (rb - ra) * (t - ta) / (tb - ta)
+        return 0.0
+
+    def offsets(self) -> Iterator[float]:
+        """Seconds from the start at which arrival 0, 1, 2, ... is due, within the duration."""
+        done = 0.0  # arrivals due before the current segment
+        i = 0
+        for (ta, ra), (tb, rb) in itertools.pairwise(self.points):
+            span = tb - ta
+            slope = (rb - ra) / span
+            in_segment = (ra + rb) / 2 * span
+            while i - done < in_segment:
+                k = i - done
+                # The root of ra*tau + slope*tau^2/2 = k, in the form that stays exact when
+                # the slope is zero or the starting rate is.
+                denominator = ra + math.sqrt(max(0.0, ra * ra + 2 * slope * k))
+                if denominator <= 0:
+                    if k > 0:
+                        break
+                    tau = 0.0
+                else:
+                    tau = 2 * k / denominator
+                if ta + tau >= tb:
+                    break
+                yield ta + tau
+                i += 1
+            done += in_segment
