@@ -563,6 +563,35 @@ def check(
         float,
         typer.Option("--burst-max-failure", help="Failure rate the burst may reach (0..1)."),
     ] = 0.01,
+    platform_url: Annotated[
+        str | None,
+        typer.Option(
+            "--platform",
+            help="URL of a running 'webhook-sim platform' your app uses: enables fallback-polling.",
+        ),
+    ] = None,
+    fallback_within: Annotated[
+        float,
+        typer.Option(
+            "--fallback-within", help="Seconds after a process finishes by which it must be polled."
+        ),
+    ] = 30.0,
+    fallback_create_url: Annotated[
+        str | None,
+        typer.Option(
+            "--fallback-create-url",
+            help="Your app's endpoint that starts a verification (POSTed --fallback-count times).",
+        ),
+    ] = None,
+    fallback_count: Annotated[
+        int, typer.Option("--fallback-count", help="Verifications to start during the outage.")
+    ] = 3,
+    fallback_window: Annotated[
+        float,
+        typer.Option(
+            "--fallback-window", help="Seconds the outage lasts at most while processes finish."
+        ),
+    ] = 10.0,
 ) -> int:
     """Run the conformance suite against a receiver: a pass/fail verdict for CI.
 
@@ -586,6 +615,14 @@ def check(
         raise ConfigError(f"--batch = {batch}: must be between 1 and 100000")
     if not 0 <= burst_max_failure <= 1:
         raise ConfigError(f"--burst-max-failure = {burst_max_failure}: must be between 0 and 1")
+    for name, value in (
+        ("--fallback-within", fallback_within),
+        ("--fallback-window", fallback_window),
+    ):
+        if not 0 < value <= 3600:
+            raise ConfigError(f"{name} = {value}: must be more than 0 seconds, at most 3600")
+    if not 1 <= fallback_count <= 1000:
+        raise ConfigError(f"--fallback-count = {fallback_count}: must be between 1 and 1000")
     if verify_url is not None and "{id}" not in verify_url:
         raise ConfigError(f"--verify-url = {verify_url!r}: must contain {{id}}")
     settings = build_settings(
@@ -606,6 +643,11 @@ def check(
         burst_max_failure=burst_max_failure,
         verify_url=verify_url,
         verify_field=verify_field,
+        platform_url=platform_url,
+        fallback_within_s=fallback_within,
+        fallback_create_url=fallback_create_url,
+        fallback_count=fallback_count,
+        fallback_window_s=fallback_window,
     )
     console.print(f"checking {settings.url} ({settings.flow}, auth {settings.auth.type})")
     started = time.perf_counter()
@@ -853,6 +895,157 @@ def report(
     write_text(html_out, render_html(data))
     _console().print(f"HTML report written to {html_out}")
     return 0
+
+
+# platform -------------------------------------------------------------------------------------
+
+
+@app.command()
+def platform(
+    webhook_url: Annotated[
+        str | None,
+        typer.Option("--webhook-url", help="Where the platform sends notifications (your app)."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free).")] = 8000,
+    config: ConfigPath = None,
+    auth: AuthType = None,
+    basic: BasicOpt = None,
+    api_key: ApiKeyOpt = None,
+    token_url: TokenUrl = None,
+    client_id: ClientId = None,
+    client_secret: ClientSecret = None,
+    scope: Scope = None,
+    client_auth: ClientAuth = None,
+    max_attempts: MaxAttempts = None,
+    interval: Interval = None,
+    max_interval: MaxInterval = None,
+    timeout: Timeout = None,
+    concurrency: Concurrency = None,
+    header: Header = None,
+    ca_bundle: CaBundle = None,
+    insecure: Insecure = False,
+    finish_after: Annotated[
+        str,
+        typer.Option("--finish-after", help="When a process finishes: 2s, or a range 1s..5s."),
+    ] = "2s",
+    outage: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--outage", help="START+DURATION of a webhook outage, e.g. 30s+60s (repeatable)."
+        ),
+    ] = None,
+    outage_mode: Annotated[
+        str,
+        typer.Option("--outage-mode", help="drop: never sent; delay: sent when the outage ends."),
+    ] = "drop",
+    token_ttl: Annotated[
+        int, typer.Option("--token-ttl", help="Lifetime of API tokens, seconds.")
+    ] = 3600,
+    audience: Annotated[
+        str | None,
+        typer.Option("--audience", help="The aud the JWT assertion must carry. Default: any."),
+    ] = None,
+    apikey: Annotated[
+        str | None,
+        typer.Option("--apikey", help="The APIKEY by-Client calls must send. Default: any."),
+    ] = None,
+    seed: Seed = None,
+    report_json: ReportJson = None,
+) -> int:
+    """Mock the platform's API: token, CreateProcess, GetProcess; finish processes, notify
+    them, and stop notifying during outages so the polling fallback gets tested."""
+    from pydantic import ValidationError
+
+    from .arrivals import parse_duration
+    from .platform.api import PlatformConfig
+
+    settings = build_settings(
+        config=config,
+        flags=_flags(
+            url=webhook_url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
+            client_id=client_id, client_secret=client_secret, scope=scope,
+            client_auth=client_auth, max_attempts=max_attempts, interval=interval,
+            max_interval=max_interval, timeout=timeout, concurrency=concurrency,
+            header=header, ca_bundle=ca_bundle, insecure=insecure,
+        ),
+    )  # fmt: skip
+    low, sep, high = finish_after.partition("..")
+    finish = (
+        parse_duration(low, flag="--finish-after"),
+        parse_duration(high if sep else low, flag="--finish-after"),
+    )
+    if finish[1] < finish[0]:
+        raise ConfigError(f"--finish-after = {finish_after!r}: the range must not go backwards")
+    outages = []
+    for spec in outage or ():
+        start, plus, length = spec.partition("+")
+        if not plus:
+            raise ConfigError(f"--outage = {spec!r}: START+DURATION, e.g. 30s+60s")
+        outages.append(
+            (parse_duration(start, flag="--outage"), parse_duration(length, flag="--outage"))
+        )
+    try:
+        platform_config = PlatformConfig.model_validate(
+            {
+                "token_ttl_s": token_ttl,
+                "audience": audience,
+                "apikey": apikey,
+                "finish_after": finish,
+                "outages": tuple(outages),
+                "outage_mode": outage_mode,
+                "seed": seed,
+            }
+        )
+    except ValidationError as exc:
+        raise ConfigError(
+            describe_validation_error(exc, "platform", model=PlatformConfig)
+        ) from None
+    console = _console(width=120)
+    _warn_insecure(settings, console)
+    interrupted, report = _run_fast(_serve_platform(settings, platform_config, host, port, console))
+    if report_json is not None:
+        write_json(report_json, report)
+        console.print(f"report written to {report_json}")
+    summary = report["platform"]["summary"]
+    console.print(
+        f"{summary['processes']} processes, {summary['finished']} finished; "
+        f"{summary['webhook_missed']} missed a webhook, {summary['missed_and_polled']} of "
+        "those were polled"
+    )
+    return 0 if interrupted in (None, signal.SIGINT, signal.SIGTERM) else 1
+
+
+async def _serve_platform(
+    settings: Settings, config: Any, host: str, port: int, console: Console
+) -> tuple[signal.Signals | None, dict[str, Any]]:
+    from .platform.api import start_platform
+
+    running = await start_platform(settings, config, host=host, port=port)
+    console.print(
+        f"platform listening on {running.url} (token: POST {running.url}/oauth2/token); "
+        f"webhooks to {settings.url}; Ctrl-C to stop"
+    )
+    stop = asyncio.Event()
+    received: list[signal.Signals] = []
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await running.close()
+    metrics = running.platform.engine.metrics
+    report = run_report(metrics, settings, interrupted=None)
+    report["platform"] = running.platform.report()
+    return (received[0] if received else None), report
 
 
 # receiver ---------------------------------------------------------------------------------------

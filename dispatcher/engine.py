@@ -15,7 +15,8 @@ import asyncio
 import heapq
 import itertools
 import random
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -58,6 +59,34 @@ class _Quiet:
 class EngineOptions:
     grace_s: float = 2.0  # how long in-flight requests may finish after a stop
     seed: int | None = None  # jitter
+
+
+class LiveFeed:
+    """A plan that grows while the engine runs (platform mode): `put` adds a notification and
+    wakes the engine; `close` lets the run end once everything put has a final outcome."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._queue: deque[Notification] = deque()
+        self._wake = wake
+        self.closed = False
+
+    def put(self, note: Notification) -> None:
+        if self.closed:
+            raise RuntimeError("put on a closed feed")
+        self._queue.append(note)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def __iter__(self) -> LiveFeed:
+        return self
+
+    def __next__(self) -> Notification:
+        if self._queue:
+            return self._queue.popleft()
+        raise StopIteration
 
 
 @dataclass(slots=True)
@@ -111,6 +140,10 @@ class Engine:
         self._open = False  # arrivals have instants of their own (load's open model)
         self._window_start = 0.0
         self._t0 = 0.0
+
+    def live_feed(self) -> LiveFeed:
+        """A plan to `run` that is filled while it runs."""
+        return LiveFeed(self._wake.set)
 
     # Control -----------------------------------------------------------------------------
 
@@ -221,11 +254,14 @@ class Engine:
                 if next_due is None or next_due <= now:
                     note = next(feed, None)
                     if note is None:
-                        plan_done = True
-                        continue
-                    pending = _Pending(note, next_due if next_due is not None else now)
-                    next_due = None
-                    self._count_scheduled(note)
+                        # A live feed that is still open has nothing yet: wait for a put.
+                        plan_done = not isinstance(feed, LiveFeed) or feed.closed
+                        if plan_done:
+                            continue
+                    else:
+                        pending = _Pending(note, next_due if next_due is not None else now)
+                        next_due = None
+                        self._count_scheduled(note)
             if pending is None:
                 if plan_done and not self._retries and m.in_flight == 0:
                     return

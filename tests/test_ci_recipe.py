@@ -64,6 +64,6 @@ def test_recipe_runs_as_written(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     xml = JUnitXml.fromfile(str(tmp_path / "reports/webhook-sim.xml"))
     cases = [case for suite in xml for case in suite]
-    assert len(cases) == 8
+    assert len(cases) == 9
     assert not any(isinstance(r, Failure) for case in cases for r in case.result)
     assert "Recipe-S3cret" not in result.stdout + result.stderr

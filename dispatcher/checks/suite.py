@@ -7,6 +7,7 @@ so that a receiver that is only slow fails the one check about speed and nothing
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -44,6 +45,11 @@ class CheckContext:
     verify_url: str | None = None  # template with {id}
     verify_field: str = "status"
     stream: str = ""  # the running check's name: each check gets its own process ids
+    platform_url: str | None = None  # a running `webhook-sim platform`, for fallback-polling
+    fallback_within_s: float = 30.0
+    fallback_create_url: str | None = None  # the integrator app's "start a verification" hook
+    fallback_count: int = 3
+    fallback_window_s: float = 10.0
 
     def factory(self) -> PayloadFactory:
         # A receiver remembers what it was sent: were two checks to reuse a process id, the
@@ -359,6 +365,94 @@ async def no_regression(ctx: CheckContext) -> Findings:
                     f"process {process_id} shows {ctx.verify_field}={value!r} after 3, a late 2 "
                     "and duplicates; expected 3 (completed)"
                 )
+    return found
+
+
+async def _platform_state(transport: Transport, base: str) -> dict[str, Any]:
+    resp = await transport.request("GET", f"{base}/_platform/processes", headers={})
+    if resp.status != 200:
+        raise DeliveryError(f"GET {base}/_platform/processes answered {resp.status}")
+    state: dict[str, Any] = json.loads(resp.body)
+    return state
+
+
+async def _outage(transport: Transport, base: str, body: dict[str, str]) -> None:
+    resp = await transport.request(
+        "POST",
+        f"{base}/_platform/outage",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps(body).encode(),
+    )
+    if resp.status != 200:
+        raise DeliveryError(f"POST {base}/_platform/outage answered {resp.status}")
+
+
+@check(
+    "fallback-polling",
+    "when notifications stop, the integrator polls GetProcess and learns each final state "
+    "within --fallback-within",
+)
+async def fallback_polling(ctx: CheckContext) -> Findings:
+    if ctx.platform_url is None:
+        raise Skipped("needs --platform URL of a running webhook-sim platform")
+    base = ctx.platform_url.rstrip("/")
+    found = Findings()
+    async with Transport(timeout_s=LENIENT_TIMEOUT_S, user_agent=USER_AGENT) as transport:
+        before = {p["id"] for p in (await _platform_state(transport, base))["processes"]}
+        await _outage(transport, base, {"action": "start", "mode": "drop"})
+        found.evidence.append("webhook outage started (notifications dropped)")
+        try:
+            for _ in range(ctx.fallback_count if ctx.fallback_create_url else 0):
+                assert ctx.fallback_create_url is not None
+                resp = await transport.request(
+                    "POST", ctx.fallback_create_url, headers={"Content-Type": "application/json"},
+                    data=b"{}",
+                )  # fmt: skip
+                found.evidence.append(f"POST {ctx.fallback_create_url} → {resp.status}")
+                if not 200 <= resp.status < 300:
+                    found.problems.append(f"the app did not start a verification: {resp.status}")
+            # Let the processes created meanwhile finish while no notification goes out.
+            waited = 0.0
+            while waited < ctx.fallback_window_s:
+                state = await _platform_state(transport, base)
+                new = [p for p in state["processes"] if p["id"] not in before]
+                if new and all(p["finished_at"] for p in new):
+                    break
+                await asyncio.sleep(0.1)
+                waited += 0.1
+        finally:
+            await _outage(transport, base, {"action": "end"})
+            found.evidence.append("webhook outage ended")
+        missed: list[dict[str, Any]] = []
+        waited = 0.0
+        while True:
+            state = await _platform_state(transport, base)
+            missed = [
+                p for p in state["processes"]
+                if p["id"] not in before and p["fallback"]["webhook_missed"]
+            ]  # fmt: skip
+            learned = [p["fallback"]["learned_final_after_s"] for p in missed]
+            if (missed and all(t is not None for t in learned)) or waited >= ctx.fallback_within_s:
+                break
+            await asyncio.sleep(0.2)
+            waited += 0.2
+    if not missed:
+        found.problems.append(
+            "no process finished during the outage: start verifications against the platform "
+            "while the check runs (or give --fallback-create-url)"
+        )
+    for p in missed:
+        after = p["fallback"]["learned_final_after_s"]
+        polls = len(p["get_process_calls"])
+        found.evidence.append(
+            f"process {p['id']}: final {p['final']}, notification dropped, {polls} GetProcess "
+            f"call(s), final state learned "
+            + (f"{after:.1f} s after it finished" if after is not None else "never")
+        )
+        if after is None or after > ctx.fallback_within_s:
+            found.problems.append(
+                f"process {p['id']} was not polled within {ctx.fallback_within_s:g} s of finishing"
+            )
     return found
 
 

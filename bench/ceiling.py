@@ -1,0 +1,234 @@
+"""Ceiling and latency fidelity: webhook-sim against Locust, hey and wrk, on one fast receiver.
+
+    python -m bench.ceiling [--seconds 10] [--locust PATH-TO-locust]
+
+The receiver is nginx answering `return 200` when nginx is installed, else a minimal aiohttp
+app (its own process). Every tool keeps 500 requests in flight and POSTs the same JSON body.
+Then, at 1,000/s, webhook-sim's median service time is compared with hey's (rate-limited) on the
+same receiver. Tools that are not installed are left out of the table, and said so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BODY = (
+    '{"processId":"8263a268-5388-492a-bca2-28e1ff4a69f0","state":"PROCESS_STATE_FINISHED",'
+    '"flow":"id","result":"ok"}'
+)
+NGINX_CONF = """
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp};
+  proxy_temp_path {tmp};
+  fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp};
+  scgi_temp_path {tmp};
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    keepalive_requests 1000000;
+    location / {{ return 200 "ok"; }}
+  }}
+}}
+"""
+AIOHTTP_RECEIVER = """
+import sys
+from aiohttp import web
+async def ok(request):
+    await request.read()
+    return web.Response(text="ok")
+app = web.Application()
+app.router.add_route("*", "/{tail:.*}", ok)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+LOCUSTFILE = f"""
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+BODY = {BODY!r}
+class Platform(FastHttpUser):
+    wait_time = constant(0)
+    @task
+    def notify(self):
+        self.client.post("/", data=BODY, headers={{"Content-Type": "application/json"}})
+"""
+WRK_LUA = f"""
+wrk.method = "POST"
+wrk.body = {json.dumps(BODY)}
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def start_receiver(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    port = free_port()
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx:
+        conf = tmp / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        proc = subprocess.Popen([nginx, "-c", str(conf), "-g", "daemon off;"])
+        name = "nginx return 200"
+    else:
+        proc = subprocess.Popen([sys.executable, "-c", AIOHTTP_RECEIVER, str(port)])
+        name = "aiohttp minimal"
+    wait_listening(port)
+    return proc, f"http://127.0.0.1:{port}/", name
+
+
+def webhook_sim(url: str, seconds: float, workers: int, tmp: Path, rate: str = "max") -> dict:  # type: ignore[type-arg]
+    report = tmp / f"ws-{workers}-{rate}.json"
+    subprocess.run(
+        [sys.executable, "-m", "dispatcher.cli", "load", "--url", url, "--rate", rate,
+         "--duration", f"{seconds}s", "--concurrency", "500", "--workers", str(workers),
+         "--max-attempts", "1", "--no-adaptive", "--report-json", str(report)],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    data: dict = json.loads(report.read_text())  # type: ignore[type-arg]
+    return data
+
+
+def hey(url: str, seconds: float, extra: list[str]) -> str:
+    return subprocess.run(
+        ["hey", "-z", f"{seconds}s", "-m", "POST", "-T", "application/json", "-d", BODY,
+         *extra, url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+
+
+def wrk(url: str, seconds: float, tmp: Path) -> float:
+    script = tmp / "post.lua"
+    script.write_text(WRK_LUA)
+    out = subprocess.run(
+        ["wrk", "-t2", "-c500", f"-d{int(seconds)}s", "-s", str(script), url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def locust(locust_bin: str, url: str, seconds: float, tmp: Path, processes: int) -> float:
+    locustfile = tmp / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    prefix = tmp / f"locust{processes}"
+    argv = [locust_bin, "-f", str(locustfile), "--headless", "-u", "500", "-r", "500",
+            "-t", f"{int(seconds)}s", "--host", url.rstrip("/"), "--csv", str(prefix),
+            "--only-summary", "--loglevel", "ERROR"]  # fmt: skip
+    if processes > 1:
+        argv += ["--processes", str(processes)]
+    subprocess.run(argv, check=False, capture_output=True, text=True, timeout=seconds + 60)
+    with open(f"{prefix}_stats.csv") as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] == "Aggregated":
+                return float(row["Requests/s"])
+    raise SystemExit("locust wrote no aggregate row")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    default_locust = shutil.which("locust") or "/tmp/locust-venv/bin/locust"
+    parser.add_argument("--locust", default=default_locust)
+    args = parser.parse_args()
+    seconds = args.seconds
+    rows: list[tuple[str, float]] = []
+    missing: list[str] = []
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        receiver, url, receiver_name = start_receiver(tmp)
+        try:
+            cores = os.cpu_count() or 1
+            for workers in sorted({1, cores}):
+                data = webhook_sim(url, seconds, workers, tmp)
+                rows.append((f"webhook-sim load --rate max ({workers} worker{'s' * (workers > 1)})",
+                             data["rate"]["achieved_per_s"]))  # fmt: skip
+                print(rows[-1], file=sys.stderr, flush=True)
+            if Path(args.locust).exists():
+                for processes in sorted({1, cores}):
+                    label = f"Locust FastHttpUser ({processes} process{'es' * (processes > 1)})"
+                    rows.append((label, locust(args.locust, url, seconds, tmp, processes)))
+                    print(rows[-1], file=sys.stderr, flush=True)
+            else:
+                missing.append("locust")
+            if shutil.which("hey"):
+                out = hey(url, seconds, ["-c", "500"])
+                match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+                assert match, out
+                rows.append(("hey -c 500", float(match.group(1))))
+            else:
+                missing.append("hey")
+            if shutil.which("wrk"):
+                rows.append(("wrk -t2 -c500", wrk(url, seconds, tmp)))
+            else:
+                missing.append("wrk")
+            # Latency fidelity at 1,000/s on the same receiver.
+            fidelity = []
+            data = webhook_sim(url, seconds, 1, tmp, rate="1000")
+            service = data["latency_ms"]["service"]
+            fidelity.append(("webhook-sim load --rate 1000", service["p50"], service["p99"],
+                             data["rate"]["achieved_per_s"]))  # fmt: skip
+            if shutil.which("hey"):
+                out = hey(url, seconds, ["-c", "10", "-q", "100"])
+                p50 = re.search(r"50%+ in ([\d.]+) secs", out)
+                p99 = re.search(r"99%+ in ([\d.]+) secs", out)
+                rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+                if not (p50 and p99 and rps):
+                    raise SystemExit(f"could not read hey's output:\n{out}")
+                fidelity.append(("hey -c 10 -q 100 (1,000/s)", float(p50.group(1)) * 1000,
+                                 float(p99.group(1)) * 1000, float(rps.group(1))))  # fmt: skip
+        finally:
+            receiver.terminate()
+            receiver.wait()
+    locust_1 = next((v for n, v in rows if n.startswith("Locust") and "(1 " in n), None)
+    hey_rate = next((v for n, v in rows if n.startswith("hey")), None)
+    print(f"Receiver: {receiver_name}, {seconds:g} s per tool, 500 in flight.\n")
+    print("| sender | deliveries/s | vs Locust (1 process) | vs hey |")
+    print("|---|---:|---:|---:|")
+    for name, value in rows:
+        vs_locust = f"{value / locust_1:.2f}x" if locust_1 else "-"
+        vs_hey = f"{value / hey_rate:.2f}x" if hey_rate else "-"
+        print(f"| {name} | {value:,.0f} | {vs_locust} | {vs_hey} |")
+    if missing:
+        print(f"\nNot installed, left out: {', '.join(missing)}.")
+    print("\n| sender at 1,000/s | p50 ms | p99 ms | achieved /s |")
+    print("|---|---:|---:|---:|")
+    for name, p50, p99, achieved in fidelity:
+        print(f"| {name} | {p50:.2f} | {p99:.2f} | {achieved:,.0f} |")
+    if len(fidelity) == 2:
+        print(f"\np50 difference: {abs(fidelity[0][1] - fidelity[1][1]):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

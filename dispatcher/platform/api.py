@@ -1,0 +1,374 @@
+"""The platform's API on loopback: token, CreateProcess, GetProcess for both integration
+methods, plus `/_platform/*` control and inspection endpoints. Notifications leave through the
+same engine as `run` (cap, retries, throttle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..delivery import AttemptResult
+from ..engine import Engine, EngineOptions, Outcome
+from ..metrics import Metrics
+from ..payloads import Notification
+from ..settings import Settings
+from .assertion import GRANT_TYPE, InvalidAssertion, check_assertion
+from .world import GETPROCESS_RESULTS, Mix, OutageMode, Process, World, iso
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class PlatformConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_ttl_s: int = Field(3600, ge=1, le=86400)
+    audience: str | None = None  # the identity host the assertion's aud must name
+    apikey: str | None = None  # the APIKEY by-Client calls must send (None: any non-empty)
+    finish_after: tuple[float, float] = (2.0, 2.0)  # seconds, drawn uniformly
+    outages: tuple[tuple[float, float], ...] = ()  # (start, duration) from platform start
+    outage_mode: OutageMode = "drop"
+    seed: int | None = None
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    """The platform's error shape (gRPC-gateway style, as its PROCESS_STATE_* enums suggest)."""
+    return web.json_response(
+        {"error": {"code": status, "status": code, "message": message}}, status=status
+    )
+
+
+class Invalid(Exception):
+    pass
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Invalid(f"{where} must be a JSON object")
+    return cast(dict[str, Any], value)
+
+
+def _text(body: dict[str, Any], key: str, where: str, *, required: bool) -> None:
+    if key not in body:
+        if required:
+            raise Invalid(f"{where}{key} is required")
+        return
+    if not isinstance(body[key], str) or not body[key]:
+        raise Invalid(f"{where}{key} must be a non-empty string")
+
+
+def validate_unico_create(raw: Any) -> dict[str, Any]:
+    body = _object(raw, "the body")
+    _text(body, "flow", "", required=True)
+    for key in ("callbackUri", "purpose"):
+        _text(body, key, "", required=False)
+    person = _object(body.get("person"), "person")
+    for key in ("duiType", "duiValue"):
+        _text(person, key, "person.", required=True)
+    for key in ("friendlyName", "phone", "email"):
+        _text(person, key, "person.", required=False)
+    channels = person.get("notifications", [])
+    if not isinstance(channels, list):
+        raise Invalid("person.notifications must be a list")
+    for i, channel in enumerate(channels):
+        _text(_object(channel, f"person.notifications[{i}]"), "notificationChannel",
+              f"person.notifications[{i}].", required=True)  # fmt: skip
+    if "expiresIn" in body and not isinstance(body["expiresIn"], str | int):
+        raise Invalid('expiresIn must be a duration such as "3600s"')
+    return body
+
+
+def validate_client_create(raw: Any) -> dict[str, Any]:
+    body = _object(raw, "the body")
+    subject = _object(body.get("subject"), "subject")
+    for key in ("code", "name"):
+        _text(subject, key, "subject.", required=True)
+    for key in ("gender", "birthDate", "email", "phone"):
+        _text(subject, key, "subject.", required=False)
+    _text(body, "imageBase64", "", required=True)
+    try:
+        base64.b64decode(body["imageBase64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("imageBase64 is not base64") from None
+    return body
+
+
+def unico_view(process: Process, expires_s: float = 86400) -> dict[str, Any]:
+    finished = process.final
+    view: dict[str, Any] = {
+        "id": process.id,
+        "flow": process.request.get("flow"),
+        "state": "PROCESS_STATE_FINISHED" if finished else "PROCESS_STATE_CREATED",
+        "result": GETPROCESS_RESULTS[process.path[0]] if finished else "PROCESS_RESULT_UNSPECIFIED",
+        "createdAt": iso(process.created_at),
+        "expiresAt": iso(process.created_at + expires_s),
+        "authenticationInfo": {},
+        "callbackUri": process.request.get("callbackUri"),
+        "purpose": process.request.get("purpose"),
+    }
+    if process.finished_at is not None:
+        view["finishedAt"] = iso(process.finished_at)
+    return view
+
+
+def client_view(process: Process) -> dict[str, Any]:
+    status = int(process.current) if process.current else 1
+    view: dict[str, Any] = {"id": process.id, "status": status}
+    if status == 3:
+        view |= {
+            "unicoId": {"result": "yes"},
+            "identityFraudsters": {"result": "inconclusive"},
+            "government": {"serpro": 97},
+            "liveness": 1,
+        }
+    elif status == 2:
+        view |= {
+            "unicoId": {"result": "inconclusive", "score": 42},
+            "identityFraudsters": {"result": "inconclusive"},
+            "government": {"serpro": -1},
+            "liveness": 1,
+        }
+    elif status in (4, 5):
+        view |= {"unicoId": {"result": "no"}, "liveness": 2}
+    return view
+
+
+class _Bridge:
+    """Engine observer that tells the world what became of each notification."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def on_attempt(
+        self, note: Notification, result: AttemptResult, retry_in_s: float | None
+    ) -> None:
+        self.world.attempt(note, result.outcome, result.latency_s)
+
+    def on_final(self, note: Notification, outcome: Outcome, attempts: int) -> None:
+        self.world.final(note, outcome)
+
+
+class Platform:
+    def __init__(self, settings: Settings, config: PlatformConfig) -> None:
+        self.config = config
+        self.engine = Engine(settings, options=EngineOptions(seed=config.seed))
+        self.feed = self.engine.live_feed()
+        self.world = World(
+            notify=self.feed.put,
+            clock=time.time,
+            finish_after=config.finish_after,
+            mix=Mix(),
+            seed=config.seed,
+        )
+        self.engine.observer = _Bridge(self.world)
+        self.tokens: dict[str, float] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        r = app.router
+        r.add_post("/oauth2/token", self.token)
+        r.add_post("/client/v1/process", self._authed(self.create_unico))
+        r.add_get("/client/v1/process/{id}", self._authed(self.get_unico))
+        r.add_post("/processes/v1", self._authed(self.create_client, apikey=True))
+        r.add_get("/processes/v1/{id}", self._authed(self.get_client, apikey=True))
+        r.add_get("/_platform/processes", self.list_processes)
+        r.add_post("/_platform/outage", self.outage)
+        return app
+
+    # Timers: the only things that happen by themselves ------------------------------------------
+
+    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+        def run() -> None:
+            self._timers.discard(handle)
+            callback()
+
+        handle = asyncio.get_running_loop().call_later(delay, run)
+        self._timers.add(handle)
+
+    def schedule_outages(self) -> None:
+        for start, duration in self.config.outages:
+            self._later(start, lambda: self.world.start_outage(self.config.outage_mode))
+            self._later(start + duration, self._end_outage)
+
+    def _end_outage(self) -> None:
+        self.world.end_outage()
+
+    def _progress(self, process: Process) -> None:
+        if self.world.advance(process):
+            self._later(self.world.delay(), lambda: self._progress(process))
+
+    def cancel_timers(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+
+    # Auth -----------------------------------------------------------------------------------------
+
+    async def token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if form.get("grant_type") != GRANT_TYPE:
+            return web.json_response(
+                {"error": "unsupported_grant_type", "error_description": f"use {GRANT_TYPE}"},
+                status=400,
+            )
+        try:
+            check_assertion(
+                str(form.get("assertion", "")), now=time.time(), audience=self.config.audience
+            )
+        except InvalidAssertion as exc:
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": str(exc)}, status=400
+            )
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = time.monotonic() + self.config.token_ttl_s
+        return web.json_response(
+            {"access_token": token, "token_type": "Bearer", "expires_in": self.config.token_ttl_s}
+        )
+
+    def _authed(self, handler: Handler, *, apikey: bool = False) -> Handler:
+        async def guarded(request: web.Request) -> web.Response:
+            header = request.headers.get("Authorization", "")
+            if not header.startswith("Bearer "):
+                return _error(401, "UNAUTHENTICATED", "missing bearer token")
+            expiry = self.tokens.get(header[7:])
+            if expiry is None:
+                return _error(401, "UNAUTHENTICATED", "invalid token")
+            if expiry < time.monotonic():
+                return _error(401, "UNAUTHENTICATED", "expired token")
+            if apikey:
+                key = request.headers.get("APIKEY", "")
+                if not key or (self.config.apikey is not None and key != self.config.apikey):
+                    return _error(401, "UNAUTHENTICATED", "missing or wrong APIKEY header")
+            return await handler(request)
+
+        return guarded
+
+    # CreateProcess / GetProcess -------------------------------------------------------------------
+
+    async def _body(self, request: web.Request) -> Any:
+        try:
+            return json.loads(await request.read())
+        except ValueError:
+            raise Invalid("the body is not JSON") from None
+
+    async def create_unico(self, request: web.Request) -> web.Response:
+        try:
+            body = validate_unico_create(await self._body(request))
+        except Invalid as exc:
+            return _error(400, "INVALID_ARGUMENT", str(exc))
+        process = self._create("by-unico", body)
+        base = f"{request.scheme}://{request.host}"
+        return web.json_response(
+            {"process": unico_view(process), "userRedirectUrl": f"{base}/journey/{process.id}"}
+        )
+
+    async def create_client(self, request: web.Request) -> web.Response:
+        try:
+            body = validate_client_create(await self._body(request))
+        except Invalid as exc:
+            return _error(400, "INVALID_ARGUMENT", str(exc))
+        body = {k: v for k, v in body.items() if k != "imageBase64"}  # no need to keep images
+        process = self._create("by-client", body)
+        return web.json_response({"id": process.id, "status": 1})
+
+    def _create(self, flow: str, body: dict[str, Any]) -> Process:
+        process = self.world.create(flow, body)
+        self._later(self.world.delay(), lambda: self._progress(process))
+        return process
+
+    def _find(self, request: web.Request, flow: str) -> Process | web.Response:
+        process = self.world.processes.get(request.match_info["id"])
+        if process is None or process.flow != flow:
+            return _error(404, "NOT_FOUND", f"no process {request.match_info['id']}")
+        self.world.polled(process)
+        return process
+
+    async def get_unico(self, request: web.Request) -> web.Response:
+        found = self._find(request, "by-unico")
+        if isinstance(found, web.Response):
+            return found
+        return web.json_response({"process": unico_view(found)})
+
+    async def get_client(self, request: web.Request) -> web.Response:
+        found = self._find(request, "by-client")
+        if isinstance(found, web.Response):
+            return found
+        return web.json_response(client_view(found))
+
+    # Control and inspection -----------------------------------------------------------------------
+
+    async def list_processes(self, request: web.Request) -> web.Response:
+        return web.json_response(self.report())
+
+    async def outage(self, request: web.Request) -> web.Response:
+        try:
+            body = _object(await self._body(request), "the body")
+        except Invalid as exc:
+            return _error(400, "INVALID_ARGUMENT", str(exc))
+        action, mode = body.get("action"), body.get("mode", self.config.outage_mode)
+        if action == "start" and mode in ("drop", "delay"):
+            self.world.start_outage(mode)
+            return web.json_response({"outage": mode})
+        if action == "end":
+            released = self.world.end_outage()
+            return web.json_response({"outage": None, "released": released})
+        return _error(
+            400,
+            "INVALID_ARGUMENT",
+            'send {"action": "start", "mode": "drop|delay"} or {"action": "end"}',
+        )
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "outage": self.world.outage,
+            "summary": self.world.summary(),
+            "processes": [p.as_json() for p in self.world.processes.values()],
+        }
+
+
+@dataclass
+class RunningPlatform:
+    platform: Platform
+    runner: web.AppRunner
+    url: str
+    engine_task: asyncio.Task[Metrics]
+
+    @property
+    def world(self) -> World:
+        return self.platform.world
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop finishing processes, let queued notifications finish (up to `grace_s`), stop."""
+        self.platform.cancel_timers()
+        self.platform.feed.close()
+        try:
+            async with asyncio.timeout(grace_s):
+                await asyncio.shield(self.engine_task)
+        except TimeoutError:
+            self.platform.engine.stop(now=True)
+            await self.engine_task
+        await self.runner.cleanup()
+
+
+async def start_platform(
+    settings: Settings, config: PlatformConfig, *, host: str = "127.0.0.1", port: int = 0
+) -> RunningPlatform:
+    platform = Platform(settings, config)
+    runner = web.AppRunner(platform.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    bound = runner.addresses[0][1]
+    engine_task = asyncio.create_task(platform.engine.run(platform.feed))
+    platform.schedule_outages()
+    return RunningPlatform(platform, runner, f"http://{host}:{bound}", engine_task)
