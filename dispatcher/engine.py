@@ -15,6 +15,7 @@ import asyncio
 import heapq
 import itertools
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -140,6 +141,7 @@ class Engine:
         self._open = False  # arrivals have instants of their own (load's open model)
         self._window_start = 0.0
         self._t0 = 0.0
+        self._perf0 = 0.0
 
     def live_feed(self) -> LiveFeed:
         """A plan to `run` that is filled while it runs."""
@@ -178,7 +180,7 @@ class Engine:
         `duration_s` stops taking new notifications after that long.
         """
         loop = asyncio.get_running_loop()
-        self._t0 = self._window_start = loop.time()
+        self._t0 = loop.time()
         self._open = schedule is not None
         settings = self.settings
         try:
@@ -192,6 +194,12 @@ class Engine:
                 ) as transport,
                 asyncio.TaskGroup() as tg,
             ):
+                # The clock starts once the client is ready (loading the CA store alone takes
+                # tens of milliseconds): the first arrivals must not be late before the start.
+                self._t0 = self._window_start = loop.time()
+                # uvloop's clock ticks in whole milliseconds: latencies are measured on
+                # perf_counter, intended instants (loop time) carried over through one origin.
+                self._perf0 = time.perf_counter()
                 lag = tg.create_task(self._watch_loop_lag())
                 try:
                     await self._dispatch(
@@ -296,11 +304,10 @@ class Engine:
 
     async def _watch_loop_lag(self) -> None:
         """How late the event loop runs a 10 ms timer: the sender's own saturation."""
-        loop = asyncio.get_running_loop()
         while True:
-            expected = loop.time() + LAG_PROBE_S
+            expected = time.perf_counter() + LAG_PROBE_S
             await asyncio.sleep(LAG_PROBE_S)
-            record_seconds(self.metrics.loop_lag, max(0.0, loop.time() - expected))
+            record_seconds(self.metrics.loop_lag, max(0.0, time.perf_counter() - expected))
 
     async def _wait(self, timeout_s: float | None) -> None:
         """Sleep until something changes (an attempt ended, a stop) or the timeout passes."""
@@ -379,7 +386,8 @@ class Engine:
         m.by_outcome[result.outcome] += 1
         if result.status is not None:
             record_seconds(m.latency, result.latency_s)
-            response = max(result.latency_s, now - intended)
+            intended_perf = self._perf0 + (intended - self._t0)
+            response = max(result.latency_s, time.perf_counter() - intended_perf)
             record_seconds(m.response, response)
             record_seconds(second.response, response)
         m.window_attempts += 1
