@@ -29,7 +29,7 @@ from .metrics import Metrics, ThrottlePoint, record_seconds
 from .payloads import Notification
 from .settings import Settings
 from .throttle import AimdParams, Pacer, WindowStats, aimd_decide
-from .transport import Transport
+from .transport import HttpClient, Transport
 
 Outcome = Literal["delivered", "exhausted", "cancelled"]
 LATE_S = 0.002  # an arrival starting later than this after its instant counts as late
@@ -60,6 +60,7 @@ class _Quiet:
 class EngineOptions:
     grace_s: float = 2.0  # how long in-flight requests may finish after a stop
     seed: int | None = None  # jitter
+    http_client: HttpClient = "aiohttp"  # "lean" for load: see dispatcher.leanhttp
 
 
 class LiveFeed:
@@ -191,6 +192,7 @@ class Engine:
                     ca_bundle=settings.ca_bundle,
                     insecure=settings.insecure,
                     user_agent=USER_AGENT,
+                    client=self.options.http_client,
                 ) as transport,
                 asyncio.TaskGroup() as tg,
             ):

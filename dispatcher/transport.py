@@ -1,5 +1,6 @@
-"""HTTP on the wire: the only module that touches aiohttp's client, and the one place its
-exceptions become webhook-sim's own (`dispatcher.errors`)."""
+"""HTTP on the wire: the only module that sends requests (through aiohttp's client, or the lean
+client `load` uses), and the one place their exceptions become webhook-sim's own
+(`dispatcher.errors`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import aiohttp
+import httptools
 from multidict import CIMultiDictProxy
 
 from . import errors
+from .leanhttp import LeanClient
+
+HttpClient = Literal["aiohttp", "lean"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,10 @@ def translate(exc: BaseException) -> errors.DeliveryError:
         if isinstance(exc.os_error, ConnectionRefusedError):
             return errors.ConnectionRefused(f"connection refused by {exc.host}:{exc.port}")
         return errors.ConnectError(message)
+    if isinstance(exc, ConnectionRefusedError):
+        return errors.ConnectionRefused(message)
+    if isinstance(exc, httptools.HttpParserError):
+        return errors.ProtocolError(f"not a valid HTTP response: {message}")
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return errors.ConnectionReset(message)
     if isinstance(exc, ConnectionResetError | BrokenPipeError) or (
@@ -46,6 +56,8 @@ def translate(exc: BaseException) -> errors.DeliveryError:
         return errors.ConnectionReset(message)
     if isinstance(exc, aiohttp.ClientResponseError):
         return errors.ProtocolError(message)
+    if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError):
+        return errors.ConnectError(message)  # DNS, unreachable network
     return errors.DeliveryError(message)
 
 
@@ -74,12 +86,19 @@ class Transport:
         ca_bundle: Path | None = None,
         insecure: bool = False,
         user_agent: str | None = None,
+        client: HttpClient = "aiohttp",
     ) -> None:
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
         self._ssl = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._lean = (
+            LeanClient(ssl_context=self._ssl, max_body_bytes=max_body_bytes)
+            if client == "lean"
+            else None
+        )
+        self._base_headers = {"User-Agent": user_agent} if user_agent else {}
 
     async def __aenter__(self) -> Transport:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ssl=self._ssl)
@@ -103,6 +122,8 @@ class Transport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._lean is not None:
+            self._lean.close()
 
     async def request(
         self,
@@ -117,6 +138,8 @@ class Transport:
         if self._session is None:
             raise RuntimeError("Transport used outside 'async with'")
         started = time.perf_counter()
+        if self._lean is not None:
+            return await self._lean_request(method, url, headers, data, timeout_s, started)
         try:
             async with asyncio.timeout(timeout_s if timeout_s is not None else self.timeout_s):
                 async with self._session.request(
@@ -131,6 +154,28 @@ class Transport:
                     )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise translate(exc) from exc
+
+    async def _lean_request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | str | None,
+        timeout_s: float | None,
+        started: float,
+    ) -> Response:
+        assert self._lean is not None
+        body = data.encode() if isinstance(data, str) else (data or b"")
+        try:
+            async with asyncio.timeout(timeout_s if timeout_s is not None else self.timeout_s):
+                resp = await self._lean.request(
+                    method, url, {**self._base_headers, **headers}, body
+                )
+        except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+            raise translate(exc) from exc
+        return Response(
+            resp.status, resp.headers, resp.body, resp.truncated, time.perf_counter() - started
+        )
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
         limit = self.max_body_bytes

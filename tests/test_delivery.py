@@ -17,13 +17,30 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dispatcher import USER_AGENT
+from dispatcher.engine import EngineOptions
+from dispatcher.metrics import Metrics
 from dispatcher.payloads import Notification, PayloadFactory, notification
+from dispatcher.report import Trace
+from dispatcher.settings import Settings
 
 from .conftest import closed_port
-from .helpers import deliver, outcomes, settings
+from .helpers import deliver as _deliver
+from .helpers import outcomes, settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Serve = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture(params=["aiohttp", "lean"])
+def client(request: pytest.FixtureRequest) -> str:
+    """Every delivery rule holds for both HTTP clients: aiohttp's, and the lean one of load."""
+    return str(request.param)
+
+
+async def deliver(
+    s: Settings, plan: list[Notification] | None = None, *, client: str
+) -> tuple[Metrics, Trace]:
+    return await _deliver(s, plan, options=EngineOptions(seed=1, http_client=client))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -47,19 +64,19 @@ async def serve() -> AsyncIterator[Serve]:
         await runner.cleanup()
 
 
-async def test_success_is_2xx_only(serve: Serve) -> None:
+async def test_success_is_2xx_only(serve: Serve, client: str) -> None:
     codes = iter([204, 201, 299, 300, 400])
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(status=next(codes))
 
     url = await serve({"/": handler})
-    m, trace = await deliver(settings(url, max_attempts=1, concurrency=1), _plan(5))
+    m, trace = await deliver(settings(url, max_attempts=1, concurrency=1), _plan(5), client=client)
     assert outcomes(trace) == [["204"], ["201"], ["299"], ["300"], ["400"]]
     assert (m.delivered, m.exhausted) == (3, 2)
 
 
-async def test_redirect_is_a_failure_and_not_followed(serve: Serve) -> None:
+async def test_redirect_is_a_failure_and_not_followed(serve: Serve, client: str) -> None:
     hits = {"target": 0}
 
     async def redirect(request: web.Request) -> web.Response:
@@ -70,14 +87,14 @@ async def test_redirect_is_a_failure_and_not_followed(serve: Serve) -> None:
         return web.Response()
 
     url = await serve({"/": redirect, "/target": target})
-    m, trace = await deliver(settings(url + "/", max_attempts=2))
+    m, trace = await deliver(settings(url + "/", max_attempts=2), client=client)
     assert outcomes(trace) == [["302", "302"]]
     assert m.exhausted == 1
     assert hits["target"] == 0
     assert "not followed" in trace.attempts[id(trace.order[0])][0].detail
 
 
-async def test_timeout_is_a_failure(serve: Serve) -> None:
+async def test_timeout_is_a_failure(serve: Serve, client: str) -> None:
     release = asyncio.Event()
 
     async def slow(request: web.Request) -> web.Response:
@@ -86,31 +103,33 @@ async def test_timeout_is_a_failure(serve: Serve) -> None:
 
     url = await serve({"/": slow})
     try:
-        m, trace = await deliver(settings(url, max_attempts=2, timeout_s=0.2))
+        m, trace = await deliver(settings(url, max_attempts=2, timeout_s=0.2), client=client)
     finally:
         release.set()
     assert outcomes(trace) == [["timeout", "timeout"]]
     assert m.exhausted == 1
 
 
-async def test_refused_connection_is_retried_then_exhausted() -> None:
-    m, trace = await deliver(settings(f"http://127.0.0.1:{closed_port()}/", max_attempts=3))
+async def test_refused_connection_is_retried_then_exhausted(client: str) -> None:
+    m, trace = await deliver(
+        settings(f"http://127.0.0.1:{closed_port()}/", max_attempts=3), client=client
+    )
     assert outcomes(trace) == [["refused"] * 3]
     assert m.by_outcome == {"refused": 3}
 
 
-async def test_reset_connection(serve: Serve) -> None:
+async def test_reset_connection(serve: Serve, client: str) -> None:
     async def hang_up(request: web.Request) -> web.Response:
         assert request.transport is not None
         request.transport.close()
         return web.Response()
 
     url = await serve({"/": hang_up})
-    _, trace = await deliver(settings(url, max_attempts=1))
+    _, trace = await deliver(settings(url, max_attempts=1), client=client)
     assert outcomes(trace) == [["reset"]]
 
 
-async def test_endless_body_is_cut_at_the_bound(serve: Serve) -> None:
+async def test_endless_body_is_cut_at_the_bound(serve: Serve, client: str) -> None:
     written = {"bytes": 0}
 
     async def endless(request: web.Request) -> web.StreamResponse:
@@ -125,13 +144,13 @@ async def test_endless_body_is_cut_at_the_bound(serve: Serve) -> None:
         return resp
 
     url = await serve({"/": endless})
-    m, trace = await deliver(settings(url, max_attempts=1, max_body_bytes=1024))
+    m, trace = await deliver(settings(url, max_attempts=1, max_body_bytes=1024), client=client)
     assert m.delivered == 1
     assert trace.attempts[id(trace.order[0])][0].detail.endswith("…")
     assert written["bytes"] < 100_000 * 65536
 
 
-async def test_request_shape_user_agent_and_extra_headers(serve: Serve) -> None:
+async def test_request_shape_user_agent_and_extra_headers(serve: Serve, client: str) -> None:
     seen: dict[str, str] = {}
 
     async def record(request: web.Request) -> web.Response:
@@ -141,7 +160,7 @@ async def test_request_shape_user_agent_and_extra_headers(serve: Serve) -> None:
         return web.Response()
 
     url = await serve({"/": record})
-    await deliver(settings(url, headers=["X-Env:staging", "X-Trace: a:b"]))
+    await deliver(settings(url, headers=["X-Env:staging", "X-Trace: a:b"]), client=client)
     assert seen["method"] == "POST"
     assert seen["Content-Type"] == "application/json"
     assert seen["User-Agent"] == USER_AGENT
@@ -150,7 +169,7 @@ async def test_request_shape_user_agent_and_extra_headers(serve: Serve) -> None:
     assert seen["body"].startswith('{"processId":')
 
 
-async def test_retry_after_is_honoured_within_the_cap(serve: Serve) -> None:
+async def test_retry_after_is_honoured_within_the_cap(serve: Serve, client: str) -> None:
     answers = iter([(503, "30"), (429, "0"), (200, None)])
 
     async def busy(request: web.Request) -> web.Response:
@@ -159,7 +178,7 @@ async def test_retry_after_is_honoured_within_the_cap(serve: Serve) -> None:
         return web.Response(status=status, headers=headers)
 
     url = await serve({"/": busy})
-    _, trace = await deliver(settings(url, retry_after_max_s=0.2, interval_s=0.01))
+    _, trace = await deliver(settings(url, retry_after_max_s=0.2, interval_s=0.01), client=client)
     note = trace.order[0]
     assert outcomes(trace) == [["503", "429", "200"]]
     first, second, last = trace.waits[id(note)]
@@ -204,7 +223,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
 
 
 async def test_tls_verified_by_default_private_ca_and_insecure(
-    serve: Serve, tmp_path: Path
+    serve: Serve, tmp_path: Path, client: str
 ) -> None:
     cert, key = _self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -214,11 +233,11 @@ async def test_tls_verified_by_default_private_ca_and_insecure(
         return web.Response()
 
     url = await serve({"/": ok}, ssl_context=context)
-    _, trace = await deliver(settings(url, max_attempts=1))
+    _, trace = await deliver(settings(url, max_attempts=1), client=client)
     assert outcomes(trace) == [["tls"]]
-    m, _ = await deliver(settings(url, max_attempts=1, ca_bundle=str(cert)))
+    m, _ = await deliver(settings(url, max_attempts=1, ca_bundle=str(cert)), client=client)
     assert m.delivered == 1
-    m, _ = await deliver(settings(url, max_attempts=1, insecure=True))
+    m, _ = await deliver(settings(url, max_attempts=1, insecure=True), client=client)
     assert m.delivered == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -208,3 +209,25 @@ def test_ctrl_c_stops_every_worker_and_still_reports(
     assert 0 < n["scheduled"] < 12_000
     assert report["interrupted"] == "SIGINT"
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("http_client", ["lean", "aiohttp"])
+def test_load_with_oauth2_shares_one_token(
+    receiver_process: Receiver,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    http_client: str,
+) -> None:
+    url = receiver_process("--auth", "oauth2", "--client-id", "cid", "--client-secret", "Ld-S3cret")
+    out_file = tmp_path / "r.json"
+    code, out, _ = run_load(
+        capsys, "--url", url, "--rate", "200", "--duration", "1", "--workers", "1",
+        "--token-url", url + "/oauth/token", "--client-id", "cid", "--client-secret", "Ld-S3cret",
+        "--http-client", http_client, "--report-json", str(out_file),
+    )  # fmt: skip
+    assert code == 0, out
+    report = json.loads(out_file.read_text())
+    assert report["notifications"]["delivered"] == 200
+    with urllib.request.urlopen(url + "/_stats") as resp:  # loopback only
+        assert json.load(resp)["token_requests"] == 1
+    assert "Ld-S3cret" not in out + out_file.read_text()
