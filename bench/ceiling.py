@@ -107,12 +107,15 @@ def start_receiver(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     return proc, f"http://127.0.0.1:{port}/", name
 
 
-def webhook_sim(url: str, seconds: float, workers: int, tmp: Path, rate: str = "max") -> dict:  # type: ignore[type-arg]
-    report = tmp / f"ws-{workers}-{rate}.json"
+def webhook_sim(
+    url: str, seconds: float, workers: int, tmp: Path, rate: str = "max", client: str = "lean"
+) -> dict:  # type: ignore[type-arg]
+    report = tmp / f"ws-{workers}-{rate}-{client}.json"
     subprocess.run(
         [sys.executable, "-m", "dispatcher.cli", "load", "--url", url, "--rate", rate,
          "--duration", f"{seconds}s", "--concurrency", "500", "--workers", str(workers),
-         "--max-attempts", "1", "--no-adaptive", "--report-json", str(report)],
+         "--max-attempts", "1", "--no-adaptive", "--report-json", str(report),
+         "--http-client", client],
         check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     data: dict = json.loads(report.read_text())  # type: ignore[type-arg]
@@ -170,6 +173,9 @@ def main() -> None:
         receiver, url, receiver_name = start_receiver(tmp)
         try:
             cores = os.cpu_count() or 1
+            data = webhook_sim(url, seconds, 1, tmp, client="aiohttp")
+            rows.append(("webhook-sim load --rate max --http-client aiohttp (1 worker)",
+                         data["rate"]["achieved_per_s"]))  # fmt: skip
             for workers in sorted({1, cores}):
                 data = webhook_sim(url, seconds, workers, tmp)
                 rows.append((f"webhook-sim load --rate max ({workers} worker{'s' * (workers > 1)})",

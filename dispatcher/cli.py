@@ -961,6 +961,28 @@ def platform(
         str | None,
         typer.Option("--apikey", help="The APIKEY by-Client calls must send. Default: any."),
     ] = None,
+    unico_mix: Annotated[
+        str | None,
+        typer.Option(
+            "--unico-mix",
+            help="How by-Unico processes end, NAME=WEIGHT. Default: "
+            "ok=70,expired=18,invalid_identity=12.",
+        ),
+    ] = None,
+    client_mix: Annotated[
+        str | None,
+        typer.Option(
+            "--client-mix",
+            help="How by-Client processes end, PATH=WEIGHT. Default: 3=60,2-3=15,4=13,5=12.",
+        ),
+    ] = None,
+    duplicates: Annotated[
+        float, typer.Option("--duplicates", help="Probability a notification is sent twice.")
+    ] = 0.0,
+    reorder: Annotated[
+        float,
+        typer.Option("--reorder", help="Probability a by-Client 2 goes out after its 3."),
+    ] = 0.0,
     seed: Seed = None,
     report_json: ReportJson = None,
 ) -> int:
@@ -970,6 +992,7 @@ def platform(
 
     from .arrivals import parse_duration
     from .platform.api import PlatformConfig
+    from .platform.world import Mix
 
     settings = build_settings(
         config=config,
@@ -1006,6 +1029,10 @@ def platform(
                 "outages": tuple(outages),
                 "outage_mode": outage_mode,
                 "seed": seed,
+                "duplicates": duplicates,
+                "reorder": reorder,
+                "unico_mix": Mix.parse_unico(unico_mix) if unico_mix else None,
+                "client_mix": Mix.parse_client(client_mix) if client_mix else None,
             }
         )
     except ValidationError as exc:

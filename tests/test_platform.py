@@ -411,3 +411,47 @@ def test_platform_bad_input(
     assert code == 2
     assert err.count("\n") == 1, err
     assert expected in err
+
+
+async def test_reorder_and_duplicates_reach_the_app_and_the_record(setup: Setup) -> None:
+    platform, app, _ = await setup(
+        "by-client",
+        polling=False,
+        reorder=1.0,
+        duplicates=1.0,
+        client_mix=(((2, 3), 1.0),),
+    )
+    ids = [await app.create() for _ in range(3)]
+    await until(lambda: sum(1 for w in app.webhooks) >= 12)  # 2 statuses x 2 copies x 3
+    for process_id in ids:
+        statuses = [w["status"] for w in app.webhooks if w["id"] == process_id]
+        assert statuses.index(3) < statuses.index(2)  # the 2 came late
+        _, body = await app.get(process_id)
+        assert body["status"] == 3  # GetProcess tells the truth, not the last webhook
+    seen = await processes(platform)
+    for process_id in ids:
+        two, three = seen[process_id]["notifications"]
+        assert two["key"] == "2"
+        assert two["reordered"] is True
+        assert three["reordered"] is False
+        assert two["duplicates"] == three["duplicates"] == 1
+        assert two["fate"] == three["fate"] == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--unico-mix", "ok=1,great=2"], "'great' is not a result"),
+        (["--client-mix", "3=1,2=1"], "'2' is not a path of statuses"),
+        (["--client-mix", "3=x"], "is not NAME=WEIGHT"),
+        (["--duplicates", "2"], "duplicates = 2.0"),
+    ],
+)
+def test_platform_mix_bad_input(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    code = main(["platform", "--webhook-url", "http://127.0.0.1:9/", *argv])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert expected in err

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import binascii
 import json
+import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,10 @@ class PlatformConfig(BaseModel):
     outages: tuple[tuple[float, float], ...] = ()  # (start, duration) from platform start
     outage_mode: OutageMode = "drop"
     seed: int | None = None
+    duplicates: float = Field(0.0, ge=0, le=1)  # a notification sent again, a little later
+    reorder: float = Field(0.0, ge=0, le=1)  # a by-Client 2 sent after its 3
+    unico_mix: tuple[tuple[str, float], ...] | None = None
+    client_mix: tuple[tuple[tuple[int, ...], float], ...] | None = None
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -163,12 +168,16 @@ class Platform:
         self.config = config
         self.engine = Engine(settings, options=EngineOptions(seed=config.seed))
         self.feed = self.engine.live_feed()
+        mix = Mix()
+        mix = Mix(config.unico_mix or mix.unico, config.client_mix or mix.client)
+        self._rng = random.Random(config.seed)
         self.world = World(
-            notify=self.feed.put,
+            notify=self._notify,
             clock=time.time,
             finish_after=config.finish_after,
-            mix=Mix(),
+            mix=mix,
             seed=config.seed,
+            reorder=config.reorder,
         )
         self.engine.observer = _Bridge(self.world)
         self.tokens: dict[str, float] = {}
@@ -185,6 +194,17 @@ class Platform:
         r.add_get("/_platform/processes", self.list_processes)
         r.add_post("/_platform/outage", self.outage)
         return app
+
+    def _notify(self, note: Notification) -> None:
+        self.feed.put(note)
+        if self.config.duplicates and self._rng.random() < self.config.duplicates:
+            # At-least-once delivery: the same notification once more, a little later.
+            def again() -> None:
+                if not self.feed.closed:
+                    self.world.duplicated(note)
+                    self.feed.put(note.again())
+
+            self._later(self._rng.uniform(0.05, 1.0), again)
 
     # Timers: the only things that happen by themselves ------------------------------------------
 

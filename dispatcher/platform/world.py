@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..errors import ConfigError
 from ..payloads import Notification, by_client_payload, by_unico_payload, notification
 from ..traffic import UNICO_RESULTS
 
@@ -40,6 +41,8 @@ class Sent:
     emitted_at: float  # when the state change happened (epoch seconds)
     fate: Fate
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    reordered: bool = False  # sent after the process's later status
+    duplicates: int = 0  # extra copies sent (at-least-once delivery)
     sent_at: float | None = None  # when it was handed to the engine (after a delay: later)
     delivered_at: float | None = None
 
@@ -55,6 +58,7 @@ class Process:
     finished_at: float | None = None
     notifications: list[Sent] = field(default_factory=list)
     polls: list[float] = field(default_factory=list)
+    held: tuple[Sent, Notification] | None = None  # an earlier status held back (reorder)
 
     @property
     def final(self) -> bool:
@@ -82,6 +86,8 @@ class Process:
                     "emitted_at": iso(n.emitted_at),
                     "fate": n.fate,
                     "sent_at": iso(n.sent_at) if n.sent_at else None,
+                    "reordered": n.reordered,
+                    "duplicates": n.duplicates,
                     "delivered_at": iso(n.delivered_at) if n.delivered_at else None,
                     "attempts": n.attempts,
                 }
@@ -115,6 +121,35 @@ class Process:
 class Mix:
     """How processes end: weights over by-Unico results, or by-Client status paths."""
 
+    @staticmethod
+    def parse_unico(text: str) -> tuple[tuple[str, float], ...]:
+        """`ok=70,expired=20,invalid_identity=10`."""
+        pairs = _weights(text, "--unico-mix")
+        for result, _ in pairs:
+            if result not in GETPROCESS_RESULTS:
+                raise ConfigError(
+                    f"--unico-mix = {text!r}: {result!r} is not a result "
+                    f"(allowed: {', '.join(GETPROCESS_RESULTS)})"
+                )
+        return pairs
+
+    @staticmethod
+    def parse_client(text: str) -> tuple[tuple[tuple[int, ...], float], ...]:
+        """`3=60,2-3=15,4=13,5=12`: a path of statuses, each ending in a final one."""
+        parsed = []
+        for path, weight in _weights(text, "--client-mix"):
+            try:
+                statuses = tuple(int(s) for s in path.split("-"))
+            except ValueError:
+                statuses = ()
+            if not statuses or any(s not in (2, 3, 4, 5) for s in statuses) or statuses[-1] == 2:
+                raise ConfigError(
+                    f"--client-mix = {text!r}: {path!r} is not a path of statuses 2..5 ending "
+                    "in 3, 4 or 5 (e.g. 3, 2-3)"
+                )
+            parsed.append((statuses, weight))
+        return tuple(parsed)
+
     unico: tuple[tuple[str, float], ...] = UNICO_RESULTS
     # Every path ends in a final status (3, 4, 5): a platform process does not stay in
     # divergence forever, and integrators act only on final statuses.
@@ -133,6 +168,20 @@ class Mix:
         return tuple(str(s) for s in rng.choices(paths, weights)[0])
 
 
+def _weights(text: str, flag: str) -> tuple[tuple[str, float], ...]:
+    pairs = []
+    for part in text.split(","):
+        name, sep, weight = part.partition("=")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = -1.0
+        if not sep or not name.strip() or not value > 0:
+            raise ConfigError(f"{flag} = {text!r}: {part!r} is not NAME=WEIGHT with a weight > 0")
+        pairs.append((name.strip(), value))
+    return tuple(pairs)
+
+
 class World:
     def __init__(
         self,
@@ -142,12 +191,14 @@ class World:
         finish_after: tuple[float, float] = (2.0, 2.0),
         mix: Mix = Mix(),
         seed: int | None = None,
+        reorder: float = 0.0,
     ) -> None:
         self.processes: dict[str, Process] = {}
         self._notify = notify
         self._clock = clock
         self._finish_after = finish_after
         self._mix = mix
+        self._reorder = reorder
         self._rng = random.Random(seed)
         self.outage: OutageMode | None = None
         self._held: list[tuple[Process, Sent, Notification]] = []
@@ -179,6 +230,18 @@ class World:
         note = notification(payload)
         sent = Sent(note.key, now, "queued")
         process.notifications.append(sent)
+        if not process.final and self._reorder and self._rng.random() < self._reorder:
+            # Order is not guaranteed: this status will go out after the next one.
+            process.held = (sent, notification(payload, reordered=True))
+            sent.reordered = True
+            return True
+        self._send(process, sent, note, now)
+        if process.final and process.held is not None:
+            held, process.held = process.held, None
+            self._send(process, held[0], held[1], now)
+        return not process.final
+
+    def _send(self, process: Process, sent: Sent, note: Notification, now: float) -> None:
         if self.outage == "drop":
             sent.fate = "dropped"
         elif self.outage == "delay":
@@ -187,7 +250,6 @@ class World:
         else:
             sent.sent_at = now
             self._notify(note)
-        return not process.final
 
     def start_outage(self, mode: OutageMode) -> None:
         self.outage = mode
@@ -221,14 +283,21 @@ class World:
                     "at": iso(self._clock()),
                     "outcome": outcome,
                     "latency_ms": round(latency_s * 1000, 1),
+                    "duplicate": note.duplicate,
                 }
             )
+
+    def duplicated(self, note: Notification) -> None:
+        sent = self._sent(note)
+        if sent is not None:
+            sent.duplicates += 1
 
     def final(
         self, note: Notification, fate: Literal["delivered", "exhausted", "cancelled"]
     ) -> None:
         sent = self._sent(note)
-        if sent is not None:
+        # A duplicate's outcome does not change what became of the notification itself.
+        if sent is not None and not note.duplicate:
             sent.fate = fate
             if fate == "delivered":
                 sent.delivered_at = self._clock()
