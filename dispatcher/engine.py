@@ -223,6 +223,7 @@ class Engine:
                 self._finish(retry.pending, "cancelled")
             self._retries.clear()
             self.metrics.retries_waiting = 0
+            self.metrics.close_second()
             self.metrics.duration_s = loop.time() - self._t0
         return self.metrics
 
@@ -391,7 +392,7 @@ class Engine:
             intended_perf = self._perf0 + (intended - self._t0)
             response = max(result.latency_s, time.perf_counter() - intended_perf)
             record_seconds(m.response, response)
-            record_seconds(second.response, response)
+            record_seconds(m.this_second, response)
         m.window_attempts += 1
         m.window_failures += not result.ok
         params = self._aimd

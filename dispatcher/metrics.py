@@ -56,14 +56,20 @@ class Second:
     deliveries: int = 0
     failures: int = 0  # failed attempts
     limit: int = 0
-    response: HdrHistogram = field(default_factory=new_histogram)
+    # The second's response times, HDR-encoded once the second is over: a few hundred bytes
+    # instead of a live histogram (~190 kB) for every second of an hour-long run.
+    response: str | None = None
+
+    @property
+    def p99_ms(self) -> float | None:
+        if self.response is None:
+            return None
+        histogram = new_histogram()
+        histogram.decode_and_add(self.response)
+        return float(histogram.get_value_at_percentile(99.0) / 1000)
 
     def as_json(self) -> dict[str, Any]:
-        p99 = (
-            self.response.get_value_at_percentile(99.0) / 1000
-            if self.response.get_total_count()
-            else None
-        )
+        p99 = self.p99_ms
         return {
             "t": self.t,
             "arrivals": self.arrivals,
@@ -104,6 +110,7 @@ class Metrics:
     late_starts: int = 0  # arrivals that started late with a slot free: the sender lagged
     arrivals: int = 0
     seconds: list[Second] = field(default_factory=list)
+    this_second: HdrHistogram = field(default_factory=new_histogram)  # the open second's
     timeline: list[ThrottlePoint] = field(default_factory=list)
     window_attempts: int = 0
     window_failures: int = 0
@@ -117,10 +124,17 @@ class Metrics:
         seconds = self.seconds
         if seconds and t <= seconds[-1].t:  # the loop clock never runs backwards
             return seconds[-1]
+        self.close_second()
         start = seconds[-1].t + 1 if seconds else 0
         for missing in range(start, t + 1):
             seconds.append(Second(missing, limit=self.limit))
         return seconds[-1]
+
+    def close_second(self) -> None:
+        """Fold the open second's response times into its timeline entry."""
+        if self.seconds and self.this_second.get_total_count():
+            self.seconds[-1].response = self.this_second.encode()
+            self.this_second.reset()
 
     @property
     def final(self) -> int:
@@ -165,7 +179,7 @@ def to_wire(m: Metrics) -> dict[str, Any]:
         "loop_lag": m.loop_lag.encode(),
         "timeline": [(p.t_s, p.limit, p.failure_rate, p.attempts) for p in m.timeline],
         "seconds": [
-            (s.t, s.arrivals, s.attempts, s.deliveries, s.failures, s.limit, s.response.encode())
+            (s.t, s.arrivals, s.attempts, s.deliveries, s.failures, s.limit, s.response)
             for s in m.seconds
         ],
     }
@@ -177,6 +191,7 @@ def merge(wires: list[dict[str, Any]]) -> Metrics:
     merged = Metrics(cap=0)
     merged.limit = merged.min_limit = 0
     seconds: dict[int, Second] = {}
+    responses: dict[int, HdrHistogram] = {}
     for wire in wires:
         for name, value in wire["counters"].items():
             setattr(merged, name, getattr(merged, name) + value)
@@ -195,7 +210,10 @@ def merge(wires: list[dict[str, Any]]) -> Metrics:
             entry.deliveries += deliveries
             entry.failures += failures
             entry.limit += limit
-            entry.response.decode_and_add(response)
+            if response is not None:
+                responses.setdefault(t, new_histogram()).decode_and_add(response)
+    for t, histogram in responses.items():
+        seconds[t].response = histogram.encode()
     merged.timeline.sort(key=lambda p: p.t_s)
     merged.seconds = [seconds[t] for t in sorted(seconds)]
     return merged
