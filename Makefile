@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest clean bench-memory bench-rate bench-ceiling
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,13 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+
+# Benchmarks (minutes each; results go in docs/benchmarks.md). Not part of `make test`.
+bench-memory: $(VENV)/.installed-test
+	$(BIN)/python -m bench.memory
+
+bench-rate: $(VENV)/.installed-test
+	$(BIN)/python -m bench.rate
+
+bench-ceiling: $(VENV)/.installed-test
+	$(BIN)/python -m bench.ceiling
