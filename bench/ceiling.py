@@ -16,36 +16,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from .loopback import free_port, nginx_binary, start_nginx, wait_listening
 
 BODY = (
     '{"processId":"8263a268-5388-492a-bca2-28e1ff4a69f0","state":"PROCESS_STATE_FINISHED",'
     '"flow":"id","result":"ok"}'
 )
-NGINX_CONF = """
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {tmp};
-  proxy_temp_path {tmp};
-  fastcgi_temp_path {tmp};
-  uwsgi_temp_path {tmp};
-  scgi_temp_path {tmp};
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    keepalive_requests 1000000;
-    location / {{ return 200 "ok"; }}
-  }}
-}}
-"""
 AIOHTTP_RECEIVER = """
 import sys
 from aiohttp import web
@@ -73,38 +54,13 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
-
-
 def start_receiver(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     port = free_port()
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if nginx:
-        conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
-        proc = subprocess.Popen([nginx, "-c", str(conf), "-g", "daemon off;"])
-        name = "nginx return 200"
-    else:
-        proc = subprocess.Popen([sys.executable, "-c", AIOHTTP_RECEIVER, str(port)])
-        name = "aiohttp minimal"
+    if nginx_binary():
+        return start_nginx(tmp, port), f"http://127.0.0.1:{port}/", "nginx return 200"
+    proc = subprocess.Popen([sys.executable, "-c", AIOHTTP_RECEIVER, str(port)])
     wait_listening(port)
-    return proc, f"http://127.0.0.1:{port}/", name
+    return proc, f"http://127.0.0.1:{port}/", "aiohttp minimal"
 
 
 def webhook_sim(

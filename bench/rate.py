@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
+
+from .loopback import free_port, nginx_binary, start_nginx
 
 RECORDER = """
 import sys, time
@@ -70,37 +71,6 @@ asyncio.run(main())
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-NGINX_CONF = """
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  log_format arrival '$msec';
-  access_log {tmp}/arrivals.log arrival buffer=256k flush=100ms;
-  client_body_temp_path {tmp};
-  proxy_temp_path {tmp};
-  fastcgi_temp_path {tmp};
-  uwsgi_temp_path {tmp};
-  scgi_temp_path {tmp};
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    keepalive_requests 1000000;
-    location / {{ return 200 "ok"; }}
-  }}
-}}
-"""
-
-
 class Recorder:
     """Where requests land and when; `take()` returns the arrivals since the last call."""
 
@@ -108,16 +78,13 @@ class Recorder:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._log = tmp / "arrivals.log"
-        self._nginx = shutil.which("nginx") or (
-            "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-        )
+        self._nginx = nginx_binary() is not None
         self.kind = "nginx $msec log" if self._nginx else "aiohttp recorder"
         if self._nginx:
-            conf = tmp / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(tmp=tmp, port=self.port))
-            self.proc = subprocess.Popen([self._nginx, "-c", str(conf), "-g", "daemon off;"])
+            self.proc: subprocess.Popen[bytes] | subprocess.Popen[str] = start_nginx(
+                tmp, self.port, arrivals_log=self._log
+            )
             self._seen = 0
-            time.sleep(0.5)
         else:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", RECORDER, str(self.port)], stdout=subprocess.PIPE, text=True

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -138,25 +138,45 @@ Insecure = Annotated[
 ]
 
 
-def _flags(**values: Any) -> dict[str, Any]:
-    """Flag values keyed by their settings path; unset flags (None) are left to the file."""
-    renames = {
-        "auth": "auth.type",
-        "basic": "auth.basic",
-        "api_key": "auth.api_key",
-        "token_url": "auth.token_url",
-        "client_id": "auth.client_id",
-        "client_secret": "auth.client_secret",
-        "scope": "auth.scope",
-        "client_auth": "auth.client_auth",
-        "interval": "interval_s",
-        "max_interval": "max_interval_s",
-        "timeout": "timeout_s",
+# Command parameter → settings key, for every flag that sets a setting.
+SETTINGS_FLAGS = {
+    "url": "url",
+    "webhook_url": "url",
+    "auth": "auth.type",
+    "basic": "auth.basic",
+    "api_key": "auth.api_key",
+    "token_url": "auth.token_url",
+    "client_id": "auth.client_id",
+    "client_secret": "auth.client_secret",
+    "scope": "auth.scope",
+    "client_auth": "auth.client_auth",
+    "flow": "flow",
+    "payload_profile": "payload_profile",
+    "max_attempts": "max_attempts",
+    "interval": "interval_s",
+    "max_interval": "max_interval_s",
+    "timeout": "timeout_s",
+    "concurrency": "concurrency",
+    "max_rate": "max_rate",
+    "statuses": "notify",
+    "header": "headers",
+    "ca_bundle": "ca_bundle",
+    "insecure": "insecure",
+    "adaptive": "throttle.enabled",
+    "throttle_window": "throttle.window_s",
+    "throttle_threshold": "throttle.threshold",
+    "throttle_decrease": "throttle.decrease",
+}
+
+
+def _flags(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a command's flags set, picked by name from its parameters (`locals()`):
+    typer hands each flag over as a parameter, and every command shares these names. Unset
+    flags (None, or an unset --insecure) are left to the file."""
+    flags = {
+        key: params[name] for name, key in SETTINGS_FLAGS.items() if params.get(name) is not None
     }
-    flags = {renames.get(k, k): v for k, v in values.items() if v is not None}
-    if flags.get("header") is not None:
-        flags["headers"] = flags.pop("header")
-    if flags.get("insecure") is False:
+    if flags.get("insecure") is False:  # a plain switch: off means "not given"
         del flags["insecure"]
     return flags
 
@@ -226,14 +246,8 @@ def send(
     """
     settings = build_settings(
         config=config,
-        flags=_flags(
-            url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
-            client_id=client_id, client_secret=client_secret, scope=scope,
-            client_auth=client_auth, flow=flow, payload_profile=payload_profile,
-            max_attempts=max_attempts, interval=interval, max_interval=max_interval,
-            timeout=timeout, header=header, ca_bundle=ca_bundle, insecure=insecure,
-        ),
-    )  # fmt: skip
+        flags=_flags(locals()),
+    )
     if process_id is not None:
         _check_uuid(process_id)
     factory = PayloadFactory(seed)
@@ -394,21 +408,8 @@ def run(
     settings = build_settings(
         config=config,
         scenario=(str(scenario), plan_file.settings_layer()) if plan_file else None,
-        flags=_flags(
-            url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
-            client_id=client_id, client_secret=client_secret, scope=scope,
-            client_auth=client_auth, flow=flow, payload_profile=payload_profile,
-            max_attempts=max_attempts, interval=interval, max_interval=max_interval,
-            timeout=timeout, header=header, ca_bundle=ca_bundle, insecure=insecure,
-            concurrency=concurrency, max_rate=max_rate, notify=statuses,
-            **{
-                "throttle.enabled": adaptive,
-                "throttle.window_s": throttle_window,
-                "throttle.threshold": throttle_threshold,
-                "throttle.decrease": throttle_decrease,
-            },
-        ),
-    )  # fmt: skip
+        flags=_flags(locals()),
+    )
     given = plan_file.traffic if plan_file else None
     traffic = validate_flags(
         TrafficSettings,
@@ -422,16 +423,7 @@ def run(
     )
     if grace < 0:
         raise ConfigError(f"--grace = {grace}: must be 0 or more seconds")
-    plan = TrafficPlan(
-        count=traffic.count,
-        flow=settings.flow,
-        notify=settings.notified,
-        profile=settings.payload_profile,
-        duplicates=traffic.duplicates,
-        reorder=traffic.reorder,
-        unknown=traffic.unknown,
-        seed=traffic.seed,
-    )
+    plan = TrafficPlan.of(settings, traffic, traffic.count)
     console = _console(width=120)
     _warn_insecure(settings, console)
     engine = Engine(settings, options=EngineOptions(grace_s=grace, seed=seed))
@@ -627,13 +619,8 @@ def check(
         raise ConfigError(f"--verify-url = {verify_url!r}: must contain {{id}}")
     settings = build_settings(
         config=config,
-        flags=_flags(
-            url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
-            client_id=client_id, client_secret=client_secret, scope=scope,
-            client_auth=client_auth, flow=flow, timeout=timeout, header=header,
-            ca_bundle=ca_bundle, insecure=insecure,
-        ),
-    )  # fmt: skip
+        flags=_flags(locals()),
+    )
     _warn_insecure(settings, console)
     ctx = CheckContext(
         settings,
@@ -759,15 +746,8 @@ def load(
 
     settings = build_settings(
         config=config,
-        flags=_flags(
-            url=url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
-            client_id=client_id, client_secret=client_secret, scope=scope,
-            client_auth=client_auth, flow=flow, payload_profile=payload_profile,
-            max_attempts=max_attempts, interval=interval, max_interval=max_interval,
-            timeout=timeout, header=header, ca_bundle=ca_bundle, insecure=insecure,
-            concurrency=concurrency, notify=statuses, **{"throttle.enabled": adaptive},
-        ),
-    )  # fmt: skip
+        flags=_flags(locals()),
+    )
     traffic = validate_flags(
         TrafficSettings,
         {"duplicates": duplicates, "reorder": reorder, "unknown": unknown_status, "seed": seed},
@@ -996,14 +976,8 @@ def platform(
 
     settings = build_settings(
         config=config,
-        flags=_flags(
-            url=webhook_url, auth=auth, basic=basic, api_key=api_key, token_url=token_url,
-            client_id=client_id, client_secret=client_secret, scope=scope,
-            client_auth=client_auth, max_attempts=max_attempts, interval=interval,
-            max_interval=max_interval, timeout=timeout, concurrency=concurrency,
-            header=header, ca_bundle=ca_bundle, insecure=insecure,
-        ),
-    )  # fmt: skip
+        flags=_flags(locals()),
+    )
     low, sep, high = finish_after.partition("..")
     finish = (
         parse_duration(low, flag="--finish-after"),

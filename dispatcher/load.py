@@ -63,18 +63,8 @@ def worker_streams(
     settings: Settings, plan: LoadPlan, index: int
 ) -> tuple[Iterator[Notification], Iterator[float] | None]:
     """Worker `index`'s notifications and, in the open model, when each is due."""
-    t = plan.traffic
     count = CLOSED_MODEL_PROCESSES if plan.profile is None else int(plan.profile.total) + 1
-    notes = TrafficPlan(
-        count=count,
-        flow=settings.flow,
-        notify=settings.notified,
-        profile=settings.payload_profile,
-        duplicates=t.duplicates,
-        reorder=t.reorder,
-        unknown=t.unknown,
-        seed=t.seed,
-    )
+    notes = TrafficPlan.of(settings, plan.traffic, count)
     mine = itertools.islice(iter(notes), index, None, plan.workers)
     if plan.profile is None:
         return mine, None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .contract import STATE_FINISHED, Flow, PayloadProfile
 from .payloads import Notification, PayloadFactory, notification
+from .settings import Settings, TrafficSettings
 
 # How a by-Client process ends, weighted as a realistic mix (most complete; some pass through
 # divergence first, the case that makes reordering possible).
@@ -51,6 +52,20 @@ class TrafficPlan:
 
     def __iter__(self) -> Iterator[Notification]:
         return _generate(self)
+
+    @classmethod
+    def of(cls, settings: Settings, traffic: TrafficSettings, count: int) -> TrafficPlan:
+        """The plan `count` processes make under these settings and traffic quirks."""
+        return cls(
+            count=count,
+            flow=settings.flow,
+            notify=settings.notified,
+            profile=settings.payload_profile,
+            duplicates=traffic.duplicates,
+            reorder=traffic.reorder,
+            unknown=traffic.unknown,
+            seed=traffic.seed,
+        )
 
 
 def _paths(plan: TrafficPlan) -> tuple[list[tuple[int, ...]], list[float]]:

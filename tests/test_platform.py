@@ -401,6 +401,10 @@ async def test_fallback_check_passes_for_a_polling_app_and_fails_for_one_that_wa
         (["--finish-after", "5s..1s"], "must not go backwards"),
         (["--outage-mode", "pause"], "outage_mode = 'pause'"),
         (["--finish-after", "soon"], "--finish-after = 'soon'"),
+        (["--unico-mix", "ok=1,great=2"], "'great' is not a result"),
+        (["--client-mix", "3=1,2=1"], "'2' is not a path of statuses"),
+        (["--client-mix", "3=x"], "is not NAME=WEIGHT"),
+        (["--duplicates", "2"], "duplicates = 2.0"),
     ],
 )
 def test_platform_bad_input(
@@ -436,22 +440,3 @@ async def test_reorder_and_duplicates_reach_the_app_and_the_record(setup: Setup)
         assert three["reordered"] is False
         assert two["duplicates"] == three["duplicates"] == 1
         assert two["fate"] == three["fate"] == "delivered"
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["--unico-mix", "ok=1,great=2"], "'great' is not a result"),
-        (["--client-mix", "3=1,2=1"], "'2' is not a path of statuses"),
-        (["--client-mix", "3=x"], "is not NAME=WEIGHT"),
-        (["--duplicates", "2"], "duplicates = 2.0"),
-    ],
-)
-def test_platform_mix_bad_input(
-    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
-) -> None:
-    code = main(["platform", "--webhook-url", "http://127.0.0.1:9/", *argv])
-    _, err = capsys.readouterr()
-    assert code == 2
-    assert err.count("\n") == 1, err
-    assert expected in err

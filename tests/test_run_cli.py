@@ -121,3 +121,17 @@ def test_interrupt_writes_the_report_and_loses_nothing(
     assert report["notifications"]["scheduled"] < 1_000_000
     assert report["notifications"]["delivered"] > 0
     assert "Traceback" not in err
+
+
+def test_switches_reach_the_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "r.json"
+    code = main(
+        ["run", "--url", "http://127.0.0.1:9/", "--count", "1", "--max-attempts", "1",
+         "--no-adaptive", "--max-rate", "50", "--report-json", str(out_file)]
+    )  # fmt: skip
+    capsys.readouterr()
+    assert code == 1
+    settings = json.loads(out_file.read_text())["settings"]
+    assert settings["throttle"]["enabled"] is False
+    assert settings["max_rate"] == 50
+    assert settings["insecure"] is False
