@@ -32,6 +32,7 @@ from .report import (
     print_verdicts,
     run_report,
     summary_table,
+    writable,
     write_json,
     write_text,
 )
@@ -179,6 +180,12 @@ def _flags(params: Mapping[str, Any]) -> dict[str, Any]:
     if flags.get("insecure") is False:  # a plain switch: off means "not given"
         del flags["insecure"]
     return flags
+
+
+def _check_outputs(**paths: Path | None) -> None:
+    for name, path in paths.items():
+        if path is not None:
+            writable(path, "--" + name.replace("_", "-"))
 
 
 def _console(width: int | None = None) -> Console:
@@ -404,6 +411,7 @@ def run(
     Exit 0 every notification delivered (with a scenario: every expectation met), 1 otherwise,
     2 bad input, 130/143 interrupted.
     """
+    _check_outputs(report_json=report_json, junit=junit)
     plan_file = load_scenario(scenario) if scenario is not None else None
     settings = build_settings(
         config=config,
@@ -592,6 +600,7 @@ def check(
     from .checks.suite import CHECKS, CheckContext, run_checks
 
     console = _console(width=120)
+    _check_outputs(report_json=report_json, junit=junit)
     if list_checks:
         width = max(len(c.name) for c in CHECKS)
         for c in CHECKS:
@@ -744,6 +753,7 @@ def load(
     from .arrivals import RateProfile, parse_duration
     from .load import LoadPlan, load_report, run_share, run_workers
 
+    _check_outputs(report_json=report_json, report_html=report_html)
     settings = build_settings(
         config=config,
         flags=_flags(locals()),
@@ -974,6 +984,7 @@ def platform(
     from .platform.api import PlatformConfig
     from .platform.world import Mix
 
+    _check_outputs(report_json=report_json)
     settings = build_settings(
         config=config,
         flags=_flags(locals()),
@@ -1209,6 +1220,10 @@ def version() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console script: typer's command, but bad input is one line on stderr and exit 2."""
     command = typer.main.get_command(app)
+    if argv is None:
+        argv = sys.argv[1:]
+    if not argv:
+        argv = ["--help"]  # as git does: no command is a request for help, not an error
     try:
         code = command.main(args=argv, prog_name="webhook-sim", standalone_mode=False)
     except ConfigError as exc:

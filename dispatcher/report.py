@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from rich.table import Table
 from .checks.result import CheckResult
 from .delivery import AttemptResult
 from .engine import Outcome
+from .errors import ConfigError
 from .metrics import Metrics, summarize_ms
 from .payloads import Notification
 from .settings import Settings, scrub, secret_values
@@ -212,11 +214,26 @@ def junit_xml(suite: str, results: Sequence[CheckResult], *, duration_s: float) 
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
+def writable(path: Path, flag: str) -> Path:
+    """Check before a run that its report can be written, so a typo costs no run."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{flag} = '{path}': cannot create its folder ({exc.strerror})") from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"{flag} = '{path}': not a writable file path")
+    return path
+
+
 def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically (a reader never sees half a report)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path} ({exc.strerror})") from None
 
 
 def print_verdicts(console: Console, results: Sequence[CheckResult]) -> None:

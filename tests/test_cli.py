@@ -92,6 +92,11 @@ def test_config_with_501_simultaneous_sends_exits_2_naming_the_setting(
         (["receiver", "--fail-rate", "2"], "fail_rate = 2.0"),
         (["receiver", "--auth", "basic"], "--basic USER:PASS is required"),
         (["nonsense"], "No such command 'nonsense'"),
+        (
+            ["run", "--url", "http://127.0.0.1:9", "--report-json", "/proc/nope/r.json"],
+            "--report-json = '/proc/nope/r.json': cannot create its folder",
+        ),
+        (["check", "--url", "http://127.0.0.1:9", "--junit", "/tmp"], "not a writable file"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -172,3 +177,12 @@ def test_help_states_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for text in ("Default: 5", "Default: 1", "Default: 10", "Default: by-unico"):
         assert text in out
+
+
+def test_no_command_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys)
+    assert code == 0
+    assert "Commands" in out
+    for command in ("send", "run", "check", "load", "report", "platform", "receiver", "demo"):
+        assert command in out
+    assert err == ""
