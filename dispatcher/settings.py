@@ -112,9 +112,11 @@ class AuthSettings(BaseModel):
                     "auth.api_key is required as HEADER:VALUE or VALUE when auth.type is api-key "
                     f"(or set {ENV_SECRETS['api_key']})"
                 )
-            header, sep, _ = self.api_key.get_secret_value().partition(":")
+            header, sep, value = self.api_key.get_secret_value().partition(":")
             if sep and not _HEADER_NAME.match(header):
                 raise ValueError(f"auth.api_key header name {header!r} is not a valid header name")
+            if "\r" in value or "\n" in value or not value.isascii():
+                raise ValueError("auth.api_key: the value must be one line of ASCII")
         elif self.type == "oauth2":
             missing = [
                 name
@@ -196,6 +198,8 @@ class Settings(BaseModel):
             name, sep, val = str(item).partition(":")
             if not sep or not _HEADER_NAME.match(name.strip()):
                 raise ValueError(f"header {item!r} must be NAME:VALUE with a valid header name")
+            if "\r" in val or "\n" in val or not val.isascii():
+                raise ValueError(f"header {name.strip()!r}: its value must be one line of ASCII")
             parsed.append((name.strip(), val.strip()))
         return tuple(parsed)
 

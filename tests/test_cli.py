@@ -85,6 +85,7 @@ def test_config_with_501_simultaneous_sends_exits_2_naming_the_setting(
         (["send", "--url", "http://127.0.0.1:9", "--auth", "oauth2"], "auth.token_url is required"),
         (["send", "--url", "http://127.0.0.1:9", "--process-id", "42"], "--process-id = '42'"),
         (["send", "--url", "http://127.0.0.1:9", "-H", "no colon"], "header 'no colon'"),
+        (["send", "--url", "http://127.0.0.1:9", "-H", "X-A:caf\u00e9"], "one line of ASCII"),
         (
             ["send", "--url", "http://127.0.0.1:9", "--ca-bundle", "/nope.pem"],
             "--ca-bundle = '/nope.pem': file",
