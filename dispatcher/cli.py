@@ -1214,6 +1214,24 @@ def version() -> None:
     typer.echo(f"webhook-sim {__version__}")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"webhook-sim {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Plays the Unico IDCloud platform's side of the webhook contract against any receiver."""
+
+
 # entry point ------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .auth import Auth, from_settings
+from .auth import Auth, api_key_header, from_settings
 from .engine import Engine, EngineOptions, Outcome
 from .payloads import PayloadFactory, notification
 from .receiver import ReceiverConfig, RunningReceiver, start_receiver
@@ -173,10 +173,14 @@ async def _run_case(
     outcomes = [trace.outcomes[id(note)] for note in trace.order]
     outcome: Outcome = outcomes[0] if len(set(outcomes)) == 1 else "exhausted"
     latencies = [a.latency_s for note in trace.order for a in trace.attempts[id(note)]]
+    auth_label: str = settings.auth.type
+    if settings.auth.api_key is not None:
+        header = api_key_header(settings.auth.api_key.get_secret_value())[0]
+        auth_label += f" ({header})"
     return CaseResult(
         case,
         settings.flow,
-        settings.auth.type,
+        auth_label,
         case.payloads[0],
         attempts,
         outcome,

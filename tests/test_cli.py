@@ -187,3 +187,10 @@ def test_no_command_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("send", "run", "check", "load", "report", "platform", "receiver", "demo"):
         assert command in out
     assert err == ""
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from dispatcher import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"webhook-sim {__version__}"
