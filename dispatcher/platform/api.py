@@ -369,7 +369,9 @@ class RunningPlatform:
         return self.platform.world
 
     async def close(self, grace_s: float = 5.0) -> None:
-        """Stop finishing processes, let queued notifications finish (up to `grace_s`), stop."""
+        """Stop the API, stop finishing processes, let queued notifications finish (up to
+        `grace_s`), stop. In that order: nothing may add a notification once the feed closes."""
+        await self.runner.cleanup()
         self.platform.cancel_timers()
         self.platform.feed.close()
         try:
@@ -378,7 +380,6 @@ class RunningPlatform:
         except TimeoutError:
             self.platform.engine.stop(now=True)
             await self.engine_task
-        await self.runner.cleanup()
 
 
 async def start_platform(
