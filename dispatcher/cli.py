@@ -412,29 +412,29 @@ def run(
     2 bad input, 130/143 interrupted.
     """
     _check_outputs(report_json=report_json, junit=junit)
+    if junit is not None and scenario is None:
+        raise ConfigError(
+            "--junit goes with a scenario file: webhook-sim run SCENARIO --junit PATH"
+        )
     plan_file = load_scenario(scenario) if scenario is not None else None
     settings = build_settings(
         config=config,
         scenario=(str(scenario), plan_file.settings_layer()) if plan_file else None,
         flags=_flags(locals()),
     )
-    given = plan_file.traffic if plan_file else None
+    # The scenario's traffic, overridden by any traffic flag given.
+    given = {"count": count, "duplicates": duplicates, "reorder": reorder,
+             "unknown": unknown_status, "seed": seed}  # fmt: skip
+    base = plan_file.traffic.model_dump(include=set(given)) if plan_file else {}
     traffic = validate_flags(
-        TrafficSettings,
-        {
-            "count": count if count is not None else (given.count if given else None),
-            "duplicates": duplicates if duplicates is not None else given and given.duplicates,
-            "reorder": reorder if reorder is not None else given and given.reorder,
-            "unknown": unknown_status if unknown_status is not None else given and given.unknown,
-            "seed": seed if seed is not None else given and given.seed,
-        },
+        TrafficSettings, {**base, **{k: v for k, v in given.items() if v is not None}}
     )
     if grace < 0:
         raise ConfigError(f"--grace = {grace}: must be 0 or more seconds")
     plan = TrafficPlan.of(settings, traffic, traffic.count)
     console = _console(width=120)
     _warn_insecure(settings, console)
-    engine = Engine(settings, options=EngineOptions(grace_s=grace, seed=seed))
+    engine = Engine(settings, options=EngineOptions(grace_s=grace, seed=traffic.seed))
     interrupted = _run_fast(_watched(engine, console, progress_every, engine.run(plan)))
     report = run_report(
         engine.metrics,
@@ -457,10 +457,6 @@ def run(
         if junit is not None:
             suite = f"webhook-sim scenario {plan_file.name}"
             write_text(junit, junit_xml(suite, verdicts, duration_s=engine.metrics.duration_s))
-    elif junit is not None:
-        raise ConfigError(
-            "--junit goes with a scenario file: webhook-sim run SCENARIO --junit PATH"
-        )
     if report_json is not None:
         write_json(report_json, report)
         console.print(f"report written to {report_json}")

@@ -79,6 +79,7 @@ def test_run_exits_1_when_something_is_not_delivered(
         (["--max-rate", "-1"], "--max-rate = -1.0"),
         (["--statuses", "1,3", "--flow", "by-client"], "'1' is not a notified by-client status"),
         (["--throttle-threshold", "2"], "--throttle-threshold = 2.0"),
+        (["--junit", "/tmp/j.xml"], "--junit goes with a scenario file"),
     ],
 )
 def test_run_bad_input(capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:
