@@ -784,7 +784,8 @@ def load(
             if not 0 < per_second <= 1_000_000:
                 raise ConfigError(f"--rate = {rate!r}: must be more than 0, at most 1000000")
             profile = RateProfile.constant(per_second, seconds)
-    count = workers if workers is not None else (os.cpu_count() or 1)
+    # By default one worker per core, but never more workers than slots to share among them.
+    count = workers if workers is not None else min(os.cpu_count() or 1, settings.concurrency)
     if not 1 <= count <= 64:
         raise ConfigError(f"--workers = {count}: must be between 1 and 64")
     if count > settings.concurrency:

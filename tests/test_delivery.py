@@ -244,3 +244,23 @@ async def test_tls_verified_by_default_private_ca_and_insecure(
 def _plan(n: int) -> list[Notification]:
     f = PayloadFactory(9)
     return [notification(f.by_client(status=3)) for _ in range(n)]
+
+
+async def test_connection_close_and_keep_alive(serve: Serve, client: str) -> None:
+    """A server that closes after each answer, and one that keeps connections: both work."""
+    peers: set[tuple[str, int]] = set()
+
+    async def closing(request: web.Request) -> web.Response:
+        return web.Response(headers={"Connection": "close"})
+
+    async def keeping(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.add(request.transport.get_extra_info("peername"))
+        return web.Response()
+
+    url = await serve({"/close": closing, "/keep": keeping})
+    m, _ = await deliver(settings(url + "/close", concurrency=1), _plan(5), client=client)
+    assert m.delivered == 5
+    m, _ = await deliver(settings(url + "/keep", concurrency=1), _plan(5), client=client)
+    assert m.delivered == 5
+    assert len(peers) == 1  # one connection, reused for all five
