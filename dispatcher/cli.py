@@ -593,7 +593,7 @@ def check(
 
     Exit 0 every check passed (or was skipped), 1 any failed, 2 bad input.
     """
-    from .checks.suite import CHECKS, CheckContext, run_checks
+    from .checks.suite import CHECKS, CheckContext, not_run, run_checks
 
     console = _console(width=120)
     _check_outputs(report_json=report_json, junit=junit)
@@ -643,8 +643,11 @@ def check(
     )
     console.print(f"checking {settings.url} ({settings.flow}, auth {settings.auth.type})")
     started = time.perf_counter()
-    results = asyncio.run(run_checks(ctx, only or ()))
+    results: list[CheckResult] = []
+    interrupted = _run_fast(_until_signal(run_checks(ctx, only or (), into=results)))
     duration = time.perf_counter() - started
+    if interrupted is not None:
+        results += not_run(only or (), results, f"not run: interrupted by {interrupted.name}")
     print_verdicts(console, results)
     if junit is not None:
         write_text(junit, junit_xml("webhook-sim check", results, duration_s=duration))
@@ -656,9 +659,36 @@ def check(
                 "passed": all(r.status != "failed" for r in results),
                 "duration_s": round(duration, 3),
                 "settings": settings.redacted(),
+                "interrupted": interrupted.name if interrupted else None,
             },
         )
+    if interrupted is not None:
+        return 128 + int(interrupted)
     return 1 if any(r.status == "failed" for r in results) else 0
+
+
+async def _until_signal(work: Coroutine[Any, Any, Any]) -> signal.Signals | None:
+    """Run `work` until it ends or SIGINT/SIGTERM cancels it; say which signal, if any."""
+    loop = asyncio.get_running_loop()
+    received: list[signal.Signals] = []
+    task = asyncio.create_task(work)
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not received or (current is not None and current.cancelling()):
+            raise  # a cancellation of our own, not the one a signal asked for
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return received[0] if received else None
 
 
 # load -----------------------------------------------------------------------------------------

@@ -144,3 +144,32 @@ def test_check_bad_input(
     assert code == 2
     assert err.count("\n") == 1
     assert expected in err
+
+
+def test_ctrl_c_still_writes_the_reports(receiver_process: Receiver, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url = receiver_process("--flaw", "slow", "--slow-ms", "5000")
+    junit, report = tmp_path / "c.xml", tmp_path / "c.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dispatcher.cli", "check", "--url", url, "--junit", str(junit),
+         "--report-json", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("checking ")
+    time.sleep(0.5)  # inside the first check, which waits on the slow receiver
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    data = json.loads(report.read_text())
+    assert data["interrupted"] == "SIGINT"
+    assert len(data["checks"]) == len(ALL_CHECKS)
+    assert {c["status"] for c in data["checks"]} == {"skipped"}
+    assert "interrupted by SIGINT" in out
+    cases = [case for suite in JUnitXml.fromfile(str(junit)) for case in suite]
+    assert len(cases) == len(ALL_CHECKS)

@@ -459,6 +459,23 @@ async def fallback_polling(ctx: CheckContext) -> Findings:
 CHECK_NAMES = tuple(c.name for c in CHECKS)
 
 
-async def run_checks(ctx: CheckContext, only: Sequence[str] = ()) -> list[CheckResult]:
-    """Run the suite (or the named checks) one after another, in the suite's order."""
-    return [await c.run(ctx) for c in CHECKS if not only or c.name in only]
+async def run_checks(
+    ctx: CheckContext, only: Sequence[str] = (), *, into: list[CheckResult] | None = None
+) -> list[CheckResult]:
+    """Run the suite (or the named checks) one after another, in the suite's order, appending
+    each verdict to `into` as it comes, so an interrupted run keeps what it had."""
+    results = into if into is not None else []
+    for c in CHECKS:
+        if not only or c.name in only:
+            results.append(await c.run(ctx))
+    return results
+
+
+def not_run(only: Sequence[str], done: Sequence[CheckResult], why: str) -> list[CheckResult]:
+    """Skipped verdicts for the checks an interrupt kept from running."""
+    finished = {r.name for r in done}
+    return [
+        CheckResult(c.name, c.description, "skipped", why)
+        for c in CHECKS
+        if (not only or c.name in only) and c.name not in finished
+    ]
