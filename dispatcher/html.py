@@ -39,7 +39,7 @@ def line_chart(title: str, unit: str, series: dict[str, list[tuple[float, float]
         f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
         'stroke="#888"/>',
         f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
-        f'<text x="{PAD - 4}" y="{PAD + 4}" text-anchor="end" font-size="11">{y_max:g}</text>',
+        f'<text x="{PAD - 4}" y="{PAD + 4}" text-anchor="end" font-size="11">{y_max:.4g}</text>',
         f'<text x="{PAD - 4}" y="{HEIGHT - PAD}" text-anchor="end" font-size="11">0</text>',
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" text-anchor="end" font-size="11">'
         f"{x_max:g} s</text>",
@@ -80,7 +80,8 @@ def render(report: dict[str, Any]) -> str:
     service, response = lat.get("service", lat), lat.get("response", {})
     summary = _table(
         [
-            ("target rate", f"{rate.get('target_per_s') or 'max (closed model)'}"),
+            ("target rate", f"{rate['target_per_s']:g} /s" if rate.get("target_per_s")
+                            else "max (closed model)"),
             ("achieved rate", f"{(rate.get('achieved_per_s') or 0):.1f} /s"),
             ("queued arrivals", rate.get("queued", 0)),
             ("notifications", f"{n['scheduled']} scheduled, {n['delivered']} delivered, "
@@ -92,7 +93,7 @@ def render(report: dict[str, Any]) -> str:
             ("response time (from intended start)", "  ".join(
                 f"{k} {_ms(response.get(k))}" for k in ("p50", "p90", "p99", "max"))),
             ("sender loop lag p99", _ms(sender.get("loop_lag_ms", {}).get("p99"))),
-            ("sender saturated", sender.get("saturated", False)),
+            ("sender saturated", "yes" if sender.get("saturated") else "no"),
             ("workers", report.get("workers", 1)),
         ]
     )  # fmt: skip
