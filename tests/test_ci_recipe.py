@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 from junitparser import Failure, JUnitXml
+
+from .conftest import closed_port
 
 
 def recipe_steps() -> dict[str, str]:
@@ -22,16 +23,9 @@ def recipe_steps() -> dict[str, str]:
     return {step["name"]: step["run"] for step in steps if "name" in step and "run" in step}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_recipe_runs_as_written(tmp_path: Path) -> None:
     steps = recipe_steps()
-    port = str(free_port())
+    port = str(closed_port())  # free now; the recipe's receiver takes it
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
