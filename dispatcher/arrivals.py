@@ -69,16 +69,6 @@ class RateProfile:
             (ra + rb) / 2 * (tb - ta) for (ta, ra), (tb, rb) in itertools.pairwise(self.points)
         )
 
-    @property
-    def peak(self) -> float:
-        return max(r for _, r in self.points)
-
-    def rate_at(self, t: float) -> float:
-        for (ta, ra), (tb, rb) in itertools.pairwise(self.points):
-            if ta <= t <= tb:
-                return ra + (rb - ra) * (t - ta) / (tb - ta)
-        return 0.0
-
     def offsets(self) -> Iterator[float]:
         """Seconds from the start at which arrival 0, 1, 2, ... is due, within the duration."""
         done = 0.0  # arrivals due before the current segment

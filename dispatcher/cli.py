@@ -38,6 +38,7 @@ from .report import (
 )
 from .scenario import Expectation, judge, load_scenario, observe
 from .settings import (
+    FLAG_KEYS,
     Settings,
     TrafficSettings,
     build_settings,
@@ -139,44 +140,11 @@ Insecure = Annotated[
 ]
 
 
-# Command parameter → settings key, for every flag that sets a setting.
-SETTINGS_FLAGS = {
-    "url": "url",
-    "webhook_url": "url",
-    "auth": "auth.type",
-    "basic": "auth.basic",
-    "api_key": "auth.api_key",
-    "token_url": "auth.token_url",
-    "client_id": "auth.client_id",
-    "client_secret": "auth.client_secret",
-    "scope": "auth.scope",
-    "client_auth": "auth.client_auth",
-    "flow": "flow",
-    "payload_profile": "payload_profile",
-    "max_attempts": "max_attempts",
-    "interval": "interval_s",
-    "max_interval": "max_interval_s",
-    "timeout": "timeout_s",
-    "concurrency": "concurrency",
-    "max_rate": "max_rate",
-    "statuses": "notify",
-    "header": "headers",
-    "ca_bundle": "ca_bundle",
-    "insecure": "insecure",
-    "adaptive": "throttle.enabled",
-    "throttle_window": "throttle.window_s",
-    "throttle_threshold": "throttle.threshold",
-    "throttle_decrease": "throttle.decrease",
-}
-
-
 def _flags(params: Mapping[str, Any]) -> dict[str, Any]:
     """The settings a command's flags set, picked by name from its parameters (`locals()`):
     typer hands each flag over as a parameter, and every command shares these names. Unset
     flags (None, or an unset --insecure) are left to the file."""
-    flags = {
-        key: params[name] for name, key in SETTINGS_FLAGS.items() if params.get(name) is not None
-    }
+    flags = {key: params[name] for name, key in FLAG_KEYS.items() if params.get(name) is not None}
     if flags.get("insecure") is False:  # a plain switch: off means "not given"
         del flags["insecure"]
     return flags

@@ -10,16 +10,13 @@ from __future__ import annotations
 from typing import Final, Literal
 
 Flow = Literal["by-unico", "by-client"]
-FLOWS: Final = ("by-unico", "by-client")
 
 PayloadProfile = Literal["minimal", "current"]
-PAYLOAD_PROFILES: Final = ("minimal", "current")
 
 # By Unico ------------------------------------------------------------------------------------
 STATE_FINISHED: Final = "PROCESS_STATE_FINISHED"
-KNOWN_STATES: Final = frozenset({"PROCESS_STATE_CREATED", "PROCESS_STATE_FAILED", STATE_FINISHED})
 # Only FINISHED is notified today; the others exist in GetProcess.
-NOTIFIED_STATES: Final = (STATE_FINISHED,)
+KNOWN_STATES: Final = frozenset({"PROCESS_STATE_CREATED", "PROCESS_STATE_FAILED", STATE_FINISHED})
 
 RESULTS: Final = ("ok", "expired", "invalid_identity")
 
@@ -27,7 +24,6 @@ PROCESS_FLOWS: Final = (
     "idlive", "id", "idlivetrust", "idtrust", "idunicodocs", "idunicosign", "idunicodocssign",
     "idtrustdocs", "idtrustsign", "idtrustdocssign", "idtoken", "idtokentrust", "idtokensign",
 )  # fmt: skip
-OLDER_PROCESS_FLOWS: Final = ("idcheck", "iddocs", "idsign", "iddocssign")
 
 LAST_EVENTS: Final = {
     "EVENT_TYPE_PROCESS_CREATED": "Process created",
@@ -43,15 +39,6 @@ LAST_EVENTS: Final = {
 }
 
 # By Client -----------------------------------------------------------------------------------
-STATUS_NAMES: Final = {
-    1: "processing",
-    2: "in divergence",
-    3: "completed",
-    4: "canceled",
-    5: "error",
-}
 # 1 (processing) is never notified.
 NOTIFIED_STATUSES: Final = (2, 3, 4, 5)
 FINAL_STATUSES: Final = (3, 4, 5)
-
-AUTH_TYPES: Final = ("none", "basic", "api-key", "oauth2")

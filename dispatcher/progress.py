@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .engine import Engine
-from .metrics import Metrics, summarize_ms
+from .metrics import Metrics
 
 
 class _Rate:
@@ -31,7 +31,7 @@ class _Rate:
 
 def _figures(m: Metrics, rate: float) -> dict[str, str]:
     snap = m.snapshot()
-    latency = summarize_ms(m.latency)
+    latency = snap["latency_ms"]
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -166,14 +166,6 @@ def summary_table(report: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
-
-
-def print_plain_summary(report: dict[str, Any], out: TextIO) -> None:
-    n = report["notifications"]
-    out.write(
-        "summary: scheduled={scheduled} delivered={delivered} exhausted={exhausted} "
-        "cancelled={cancelled}\n".format(**n)
-    )
 
 
 def junit_xml(suite: str, results: Sequence[CheckResult], *, duration_s: float) -> str:

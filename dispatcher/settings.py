@@ -40,29 +40,42 @@ ENV_SECRETS = {
     "api_key": "WEBHOOK_SIM_API_KEY",
     "client_secret": "WEBHOOK_SIM_CLIENT_SECRET",
 }
-# Flags that set a settings key under another name; used to name the flag in error messages.
+# Command-line parameter → settings key, for every flag that sets a setting. The CLI picks
+# flags by these names; error messages name the flag from the same table.
+FLAG_KEYS = {
+    "url": "url",
+    "webhook_url": "url",
+    "auth": "auth.type",
+    "basic": "auth.basic",
+    "api_key": "auth.api_key",
+    "token_url": "auth.token_url",
+    "client_id": "auth.client_id",
+    "client_secret": "auth.client_secret",
+    "scope": "auth.scope",
+    "client_auth": "auth.client_auth",
+    "flow": "flow",
+    "payload_profile": "payload_profile",
+    "max_attempts": "max_attempts",
+    "interval": "interval_s",
+    "max_interval": "max_interval_s",
+    "timeout": "timeout_s",
+    "concurrency": "concurrency",
+    "max_rate": "max_rate",
+    "statuses": "notify",
+    "header": "headers",
+    "ca_bundle": "ca_bundle",
+    "insecure": "insecure",
+    "adaptive": "throttle.enabled",
+    "throttle_window": "throttle.window_s",
+    "throttle_threshold": "throttle.threshold",
+    "throttle_decrease": "throttle.decrease",
+}
+# The traffic flags of run and load (validated as TrafficSettings).
+TRAFFIC_FLAG_KEYS = {"unknown_status": "unknown"}
+# Settings key → the flag that sets it; the first parameter named for a key wins (--url).
 FLAG_NAMES = {
-    "interval_s": "--interval",
-    "max_interval_s": "--max-interval",
-    "timeout_s": "--timeout",
-    "auth.type": "--auth",
-    "auth.basic": "--basic",
-    "auth.api_key": "--api-key",
-    "auth.token_url": "--token-url",
-    "auth.client_id": "--client-id",
-    "auth.client_secret": "--client-secret",
-    "auth.scope": "--scope",
-    "auth.client_auth": "--client-auth",
-    "payload_profile": "--payload-profile",
-    "max_attempts": "--max-attempts",
-    "ca_bundle": "--ca-bundle",
-    "notify": "--statuses",
-    "unknown": "--unknown-status",
-    "throttle.enabled": "--adaptive/--no-adaptive",
-    "throttle.window_s": "--throttle-window",
-    "throttle.min_samples": "--throttle-min-samples",
-    "throttle.threshold": "--throttle-threshold",
-    "throttle.decrease": "--throttle-decrease",
+    key: "--" + name.replace("_", "-")
+    for name, key in reversed([*FLAG_KEYS.items(), *TRAFFIC_FLAG_KEYS.items()])
 }
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 

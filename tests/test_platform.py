@@ -323,7 +323,7 @@ async def test_bad_requests_get_a_reason_never_a_500(setup: Setup) -> None:
         ("POST", u, {"flow": "id"}, auth, 400, "person must be a JSON object"),
         ("POST", u, {"flow": 3, "person": {}}, auth, 400, "flow must be a non-empty string"),
         ("POST", u, {"flow": "id", "person": {"duiType": "x"}}, auth, 400, "person.duiValue is"),
-        ("POST", c, {}, forged, 401, "invalid token"),
+        ("POST", c, {}, forged, 401, "unknown token"),
         ("POST", c, {}, {"APIKEY": "k"}, 401, "missing bearer token"),
         ("GET", c + "/nope", None, bearer_only, 401, "APIKEY"),
         ("GET", f"{c}/{pid}", None, auth, 404, "no process"),

@@ -456,9 +456,6 @@ async def fallback_polling(ctx: CheckContext) -> Findings:
     return found
 
 
-CHECK_NAMES = tuple(c.name for c in CHECKS)
-
-
 async def run_checks(
     ctx: CheckContext, only: Sequence[str] = (), *, into: list[CheckResult] | None = None
 ) -> list[CheckResult]:

@@ -10,7 +10,6 @@ import base64
 import binascii
 import json
 import random
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from ..engine import Engine, EngineOptions, Outcome
 from ..metrics import Metrics
 from ..payloads import Notification
 from ..settings import Settings
+from ..tokens import TokenStore
 from .assertion import GRANT_TYPE, InvalidAssertion, check_assertion
 from .world import GETPROCESS_RESULTS, Mix, OutageMode, Process, World, iso
 
@@ -180,7 +180,7 @@ class Platform:
             reorder=config.reorder,
         )
         self.engine.observer = _Bridge(self.world)
-        self.tokens: dict[str, float] = {}
+        self.tokens = TokenStore()
         self._timers: set[asyncio.TimerHandle] = set()
 
     def app(self) -> web.Application:
@@ -250,22 +250,16 @@ class Platform:
             return web.json_response(
                 {"error": "invalid_grant", "error_description": str(exc)}, status=400
             )
-        token = secrets.token_urlsafe(24)
-        self.tokens[token] = time.monotonic() + self.config.token_ttl_s
+        token = self.tokens.issue(self.config.token_ttl_s)
         return web.json_response(
             {"access_token": token, "token_type": "Bearer", "expires_in": self.config.token_ttl_s}
         )
 
     def _authed(self, handler: Handler, *, apikey: bool = False) -> Handler:
         async def guarded(request: web.Request) -> web.Response:
-            header = request.headers.get("Authorization", "")
-            if not header.startswith("Bearer "):
-                return _error(401, "UNAUTHENTICATED", "missing bearer token")
-            expiry = self.tokens.get(header[7:])
-            if expiry is None:
-                return _error(401, "UNAUTHENTICATED", "invalid token")
-            if expiry < time.monotonic():
-                return _error(401, "UNAUTHENTICATED", "expired token")
+            problem = self.tokens.problem(request.headers.get("Authorization", ""))
+            if problem is not None:
+                return _error(401, "UNAUTHENTICATED", problem)
             if apikey:
                 key = request.headers.get("APIKEY", "")
                 if not key or (self.config.apikey is not None and key != self.config.apikey):

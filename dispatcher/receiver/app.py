@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import random
-import secrets
 import sys
 import time
 from collections import Counter
@@ -24,6 +23,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..auth import api_key_header
+from ..contract import FINAL_STATUSES
+from ..tokens import TokenStore
 from .validate import Accepted, InvalidPayload, validate
 
 log = logging.getLogger("webhook_sim.receiver")
@@ -42,8 +43,6 @@ Flaw = Literal[
     "slow",  # answers after slow_ms, longer than a sender's timeout
 ]
 FLAWS: tuple[str, ...] = Flaw.__args__  # type: ignore[attr-defined]
-# A by-Client process never leaves these once it reaches one.
-FINAL_STATUSES = frozenset({3, 4, 5})
 
 
 class ReceiverConfig(BaseModel):
@@ -97,7 +96,7 @@ class ReceiverState:
     responses: Counter[int] = field(default_factory=Counter)
     seen: dict[tuple[str, str], int] = field(default_factory=dict)  # deliveries per notification
     delivered: set[tuple[str, str]] = field(default_factory=set)  # notifications answered 2xx
-    tokens: dict[str, float] = field(default_factory=dict)  # access token → expiry (monotonic)
+    tokens: TokenStore = field(default_factory=TokenStore)
     # The receiver's own view of each process, as an integrator's app would keep it.
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -182,8 +181,7 @@ class Sandbox:
         ):
             log.info("POST %s 401 invalid_client", TOKEN_PATH)
             return _json_error(401, "invalid_client", **{"WWW-Authenticate": "Basic"})
-        token = secrets.token_urlsafe(24)
-        self.state.tokens[token] = time.monotonic() + cfg.token_ttl_s
+        token = self.state.tokens.issue(cfg.token_ttl_s)
         self.state.tokens_issued += 1
         log.info("POST %s 200 token issued (ttl %ss)", TOKEN_PATH, cfg.token_ttl_s)
         return web.json_response(
@@ -310,15 +308,7 @@ class Sandbox:
         if cfg.auth == "none":
             return None
         if cfg.auth == "oauth2":
-            header = request.headers.get("Authorization", "")
-            if not header.startswith("Bearer "):
-                return "missing bearer token"
-            expiry = self.state.tokens.get(header[7:])
-            if expiry is None:
-                return "unknown token"
-            if expiry < time.monotonic():
-                return "expired token"
-            return None
+            return self.state.tokens.problem(request.headers.get("Authorization", ""))
         assert self._expected is not None
         name, expected = self._expected
         got = request.headers.get(name)
