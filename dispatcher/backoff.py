@@ -9,8 +9,10 @@ interval is a floor a receiver can rely on.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
+import re
 
 
 def backoff_delay(
@@ -34,18 +36,34 @@ def backoff_bounds(
     return low, min(max_interval_s, low * (1.0 + jitter))
 
 
+_DELAY_SECONDS = re.compile(r"[0-9]+")  # RFC 9110 10.2.3: 1*DIGIT, ASCII digits only
+
+
 def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
-    """Seconds from `now_epoch` that a Retry-After header asks for (delta-seconds or HTTP-date)."""
+    """Seconds from `now_epoch` that a Retry-After header asks for (RFC 9110 section 10.2.3).
+
+    Either delay-seconds (ASCII digits only: `str.isdigit` also takes "²" and "٣", which
+    `float` then refuses) or an HTTP-date. Anything else is ignored, never an error: the value
+    comes from the receiver, and a bad header must not end a run.
+    """
     if value is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    value = value.strip(" \t")
+    if _DELAY_SECONDS.fullmatch(value):
+        # Thousands of digits are legal and still one finite float (or inf, capped later).
+        return float(value) if len(value) < 300 else math.inf
+    if not value.isascii() or len(value) > 64:
+        return None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    seconds = when.timestamp() - now_epoch
+    if when.tzinfo is None:  # "-0000": RFC 5322's "no zone information", which HTTP means as GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    try:
+        seconds = when.timestamp() - now_epoch
+    except (OverflowError, ValueError, OSError):
+        return None
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 

@@ -731,6 +731,14 @@ def load(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds in-flight requests may finish after Ctrl-C.")
     ] = 2.0,
+    graceful_stop: Annotated[
+        str,
+        typer.Option(
+            "--graceful-stop",
+            help="After --duration, how long in-flight attempts and retries may go on before "
+            "they are cancelled (as k6's gracefulStop).",
+        ),
+    ] = "10s",
     http_client: Annotated[
         str,
         typer.Option(
@@ -742,8 +750,8 @@ def load(
 ) -> int:
     """Load-test a receiver: arrivals at a rate, latency corrected for coordinated omission.
 
-    Exit 0 done (and every --expect met), 1 a threshold failed, 2 bad input, 130/143
-    interrupted.
+    Exit 0 done (and every --expect met), 1 a threshold failed (or, with no --expect, nothing
+    was delivered), 2 bad input, 130/143 interrupted.
     """
     from .arrivals import RateProfile, parse_duration
     from .load import LoadPlan, load_report, run_share, run_workers
@@ -792,7 +800,9 @@ def load(
         )
     if grace < 0:
         raise ConfigError(f"--grace = {grace}: must be 0 or more seconds")
-    plan = LoadPlan(profile, seconds, traffic, count)
+    plan = LoadPlan(
+        profile, seconds, traffic, count, parse_duration(graceful_stop, flag="--graceful-stop")
+    )
     console = _console(width=120)
     _warn_insecure(settings, console)
     what = f"{plan.target_per_s:g}/s" if plan.target_per_s else "max (closed model)"
@@ -828,7 +838,16 @@ def load(
         console.print(f"HTML report written to {report_html}")
     if interrupted is not None:
         return 128 + int(interrupted)
-    return 1 if any(v.status == "failed" for v in verdicts) else 0
+    if verdicts:
+        return 1 if any(v.status == "failed" for v in verdicts) else 0
+    n = report["notifications"]
+    if n["delivered"] == 0:
+        console.print(
+            f"[red]nothing was delivered[/red]: 0 of {n['scheduled']} notifications "
+            "(exit 1; give --expect thresholds to decide otherwise)"
+        )
+        return 1
+    return 0
 
 
 def _threshold(text: str) -> Expectation:
@@ -861,18 +880,14 @@ def _print_load_summary(console: Console, report: dict[str, Any]) -> None:
     console.print(
         f"rate      target {'max' if target is None else f'{target:.1f}/s'}, attempted "
         f"{(rate['attempted_per_s'] or 0):.1f}/s, achieved {(rate['achieved_per_s'] or 0):.1f}/s, "
-        f"{rate['queued']} queued"
+        f"{rate['queued']} queued, {rate['dropped']} dropped"
     )
     console.print(row("service", service))
     console.print(row("response", response))
     lag = sender["loop_lag_ms"]
     console.print(f"sender    loop lag p99 {(lag['p99'] or 0):.1f} ms, workers {report['workers']}")
-    if sender["saturated"]:
-        console.print(
-            "[yellow]warning: the sender was saturated (event-loop lag or late starts): these "
-            "figures may be limited by webhook-sim, not by the receiver. Try --workers or a "
-            "lower --rate.[/yellow]"
-        )
+    if sender["message"]:
+        console.print(f"[yellow]{sender['message']}[/yellow]", markup=True)
 
 
 @app.command()

@@ -8,6 +8,7 @@ more within the same attempt, the way httpx's auth flows do.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .auth import Auth
@@ -28,6 +29,9 @@ class AttemptResult:
     retry_after_s: float | None = None
     detail: str = ""  # a short excerpt of the response body, or the error message
     reauthenticated: bool = False
+    # HTTP requests this attempt made to the receiver: 0 when no token could be had, 2 when a
+    # 401 made the sender renew its OAuth2 token and send again within the same attempt.
+    requests: int = 1
 
     @property
     def ok(self) -> bool:
@@ -53,21 +57,31 @@ async def attempt(
     number: int,
     *,
     extra_headers: tuple[tuple[str, str], ...] = (),
+    on_request: Callable[[bool], None] | None = None,
 ) -> AttemptResult:
+    """One attempt; `on_request(resend)` is told of each request as it leaves, so a run that
+    is cancelled mid-attempt still counts what the receiver got."""
     started = time.perf_counter()
     reauthenticated = False
+    requests = 0
     try:
         headers = {**JSON_HEADERS, **dict(extra_headers)}
         sent = await auth.headers(transport)
+        requests += 1
+        if on_request is not None:
+            on_request(False)
         resp = await transport.request("POST", url, headers={**headers, **sent}, data=note.body)
         if resp.status == 401 and auth.unauthorized(sent):
             reauthenticated = True
             sent = await auth.headers(transport)
+            requests += 1
+            if on_request is not None:
+                on_request(True)
             resp = await transport.request("POST", url, headers={**headers, **sent}, data=note.body)
     except DeliveryError as exc:
         return AttemptResult(
             number, None, exc.kind, time.perf_counter() - started, detail=str(exc),
-            reauthenticated=reauthenticated,
+            reauthenticated=reauthenticated, requests=requests,
         )  # fmt: skip
     retry_after = None
     if resp.status in (429, 503):
@@ -83,4 +97,5 @@ async def attempt(
         retry_after,
         detail,
         reauthenticated,
+        requests,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import random
 import time
 from collections import deque
@@ -27,13 +28,25 @@ from .backoff import backoff_delay, retry_delay
 from .delivery import AttemptResult, attempt
 from .metrics import Metrics, ThrottlePoint, record_seconds
 from .payloads import Notification
+from .saturation import WARMUP_S, late_threshold_s
 from .settings import Settings
 from .throttle import AimdParams, Pacer, WindowStats, aimd_decide
 from .transport import HttpClient, Transport
 
 Outcome = Literal["delivered", "exhausted", "cancelled"]
-LATE_S = 0.002  # an arrival starting later than this after its instant counts as late
 LAG_PROBE_S = 0.01
+
+
+def clock_resolution(loop: asyncio.AbstractEventLoop) -> float:
+    """The smallest step the event loop's clock takes: uvloop's ticks in whole milliseconds,
+    asyncio's in far less. Lateness finer than a few ticks is rounding, not delay."""
+    first = loop.time()
+    spin_until = time.perf_counter() + 0.01
+    while time.perf_counter() < spin_until:
+        step = loop.time() - first
+        if step > 0:
+            return step
+    return 0.01
 
 
 class Observer(Protocol):
@@ -140,6 +153,8 @@ class Engine:
         self._paused_until = 0.0
         self._busy_at = -1.0  # last loop time the dispatcher found no free slot
         self._open = False  # arrivals have instants of their own (load's open model)
+        self._deadline = math.inf  # loop time past which whatever is left is cancelled
+        self._arrivals_end: float | None = None
         self._window_start = 0.0
         self._t0 = 0.0
         self._perf0 = 0.0
@@ -171,6 +186,7 @@ class Engine:
         *,
         schedule: Iterable[float] | None = None,
         duration_s: float | None = None,
+        graceful_stop_s: float | None = None,
     ) -> Metrics:
         """Deliver the plan.
 
@@ -178,7 +194,10 @@ class Engine:
         Open model (`schedule`, seconds from the start for each notification): a notification
         is due at its instant whether or not a slot is free; one that must wait is counted as
         queued, and its latency is also measured from the instant it was due.
-        `duration_s` stops taking new notifications after that long.
+        `duration_s` stops taking new notifications after that long (open model: arrivals due
+        by then that never started are counted as dropped). With `graceful_stop_s` too, what is
+        in flight or waiting for a retry then has that long to finish (k6's gracefulStop) and
+        the rest is cancelled: a run with a duration always ends.
         """
         loop = asyncio.get_running_loop()
         self._t0 = loop.time()
@@ -202,6 +221,9 @@ class Engine:
                 # uvloop's clock ticks in whole milliseconds: latencies are measured on
                 # perf_counter, intended instants (loop time) carried over through one origin.
                 self._perf0 = time.perf_counter()
+                self.metrics.late_threshold_s = late_threshold_s(clock_resolution(loop))
+                if duration_s is not None and graceful_stop_s is not None:
+                    self._deadline = self._t0 + duration_s + graceful_stop_s
                 lag = tg.create_task(self._watch_loop_lag())
                 try:
                     await self._dispatch(
@@ -213,12 +235,17 @@ class Engine:
                     )
                 finally:
                     lag.cancel()
-                if self._tasks:
+                if self._tasks and loop.time() < self._deadline:
                     # Stopped: give what is in flight its grace period, then cancel it.
-                    _, late = await asyncio.wait(self._tasks, timeout=self.options.grace_s)
+                    grace = min(self.options.grace_s, self._deadline - loop.time())
+                    _, late = await asyncio.wait(self._tasks, timeout=grace)
                     for task in late:
                         task.cancel()
+                else:
+                    for task in self._tasks:  # the graceful stop is over
+                        task.cancel()
         finally:
+            self._end_arrivals(loop.time())
             for retry in self._retries:
                 self._finish(retry.pending, "cancelled")
             self._retries.clear()
@@ -226,6 +253,11 @@ class Engine:
             self.metrics.close_second()
             self.metrics.duration_s = loop.time() - self._t0
         return self.metrics
+
+    def _end_arrivals(self, now: float) -> None:
+        if self._arrivals_end is None:
+            self._arrivals_end = now
+            self.metrics.arrival_window_s = now - self._t0
 
     async def _dispatch(
         self,
@@ -239,12 +271,25 @@ class Engine:
         m = self.metrics
         plan_done = False
         next_due: float | None = None  # open model: when the next fresh notification is due
+        ends_at = self._t0 + duration_s if duration_s is not None else math.inf
         while not self._stopping:
             now = loop.time()
+            if now >= self._deadline:
+                return  # the graceful stop is over: what is left is cancelled
+            if not plan_done and now >= ends_at:
+                plan_done = True
+                self._end_arrivals(now)
+                m.dropped += (next_due is not None) + sum(1 for _ in schedule or ())
+                next_due = None
+            idle = plan_done and m.in_flight == 0
+            if idle and (not self._retries or self._retries[0].due >= self._deadline):
+                return  # nothing left that could still finish in time
             if m.in_flight >= m.limit or self._paused_until > now:
                 self._busy_at = now
-                paused = self._paused_until - now
-                await self._wait(paused if paused > 0 else None)
+                wake = min(self._deadline, ends_at if not plan_done else math.inf)
+                if self._paused_until > now:
+                    wake = min(wake, self._paused_until)
+                await self._wait(wake - now if wake < math.inf else None)
                 continue
             pending: _Pending | None = None
             if self._retries and self._retries[0].due <= now:
@@ -253,13 +298,11 @@ class Engine:
                 pending.intended = retry.due
                 m.retries_waiting = len(self._retries)
             elif not plan_done:
-                if duration_s is not None and now - self._t0 >= duration_s:
-                    plan_done = True
-                    continue
                 if schedule is not None and next_due is None:
                     offset = next(schedule, None)
                     if offset is None:
                         plan_done = True
+                        self._end_arrivals(now)
                         continue
                     next_due = self._t0 + offset
                 if next_due is None or next_due <= now:
@@ -268,49 +311,60 @@ class Engine:
                         # A live feed that is still open has nothing yet: wait for a put.
                         plan_done = not isinstance(feed, LiveFeed) or feed.closed
                         if plan_done:
+                            self._end_arrivals(now)
                             continue
                     else:
                         pending = _Pending(note, next_due if next_due is not None else now)
                         next_due = None
                         self._count_scheduled(note)
             if pending is None:
-                if plan_done and not self._retries and m.in_flight == 0:
-                    return
                 wakes = [r.due for r in self._retries[:1]]
                 if next_due is not None:
                     wakes.append(next_due)
-                await self._wait(min(wakes) - now if wakes else None)
+                if not plan_done:
+                    wakes.append(ends_at)
+                wake = min(wakes, default=math.inf)
+                wake = min(wake, self._deadline)
+                await self._wait(wake - now if wake < math.inf else None)
                 continue
             if self._pacer is not None:
                 delay = self._pacer.reserve(now)
                 if delay > 0:
                     await asyncio.sleep(delay)
             if pending.attempts == 0:
-                self._count_arrival(pending, loop.time())
+                self._count_arrival(pending)
             m.in_flight += 1
             m.peak_in_flight = max(m.peak_in_flight, m.in_flight)
             task = tg.create_task(self._attempt(pending, transport))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _count_arrival(self, pending: _Pending, started: float) -> None:
+    def _count_arrival(self, pending: _Pending) -> None:
         m = self.metrics
+        second = m.second(int(asyncio.get_running_loop().time() - self._t0))
         m.arrivals += 1
-        m.second(int(started - self._t0)).arrivals += 1
-        if self._open and started - pending.intended > LATE_S:
+        second.arrivals += 1
+        if not self._open:
+            return
+        # Measured on perf_counter: the loop's own clock may tick in whole milliseconds.
+        late_s = time.perf_counter() - (self._perf0 + (pending.intended - self._t0))
+        if late_s > m.late_threshold_s:
             # Late because every slot was taken (the receiver's doing), or late with a slot
             # free (the sender could not keep up: its figures are suspect).
             if self._busy_at >= pending.intended:
                 m.queued += 1
             else:
                 m.late_starts += 1
+                second.late += 1
 
     async def _watch_loop_lag(self) -> None:
         """How late the event loop runs a 10 ms timer: the sender's own saturation."""
         while True:
             expected = time.perf_counter() + LAG_PROBE_S
             await asyncio.sleep(LAG_PROBE_S)
-            record_seconds(self.metrics.loop_lag, max(0.0, time.perf_counter() - expected))
+            now = time.perf_counter()
+            if now - self._perf0 >= WARMUP_S:  # the start-up transient is not the steady state
+                record_seconds(self.metrics.loop_lag, max(0.0, now - expected))
 
     async def _wait(self, timeout_s: float | None) -> None:
         """Sleep until something changes (an attempt ended, a stop) or the timeout passes."""
@@ -341,6 +395,7 @@ class Engine:
                 pending.note,
                 pending.attempts,
                 extra_headers=self.settings.headers,
+                on_request=self._count_request,
             )
         except asyncio.CancelledError:
             m.by_outcome["cancelled"] += 1
@@ -362,6 +417,10 @@ class Engine:
             now = asyncio.get_running_loop().time()
             heapq.heappush(self._retries, _Retry(now + delay, next(self._seq), pending))
             m.retries_waiting = len(self._retries)
+
+    def _count_request(self, resend: bool) -> None:
+        self.metrics.requests_total += 1
+        self.metrics.resent_after_401 += resend
 
     def _retry_delay(self, attempts: int, result: AttemptResult) -> float:
         s = self.settings

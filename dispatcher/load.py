@@ -23,13 +23,10 @@ from .engine import Engine, EngineOptions
 from .metrics import Metrics, merge, summarize_ms, to_wire
 from .payloads import Notification
 from .report import run_report
+from .saturation import WARMUP_S, judge_sender
 from .settings import Settings, TrafficSettings
 from .traffic import TrafficPlan
 
-# An event loop lagging more than this at p99, or more than this share of arrivals starting
-# late with a slot free, means the sender, not the receiver, limited the figures.
-SATURATED_LAG_MS = 10.0
-SATURATED_LATE_SHARE = 0.01
 CLOSED_MODEL_PROCESSES = 10**12  # "--rate max": as many as the duration allows
 
 
@@ -39,6 +36,7 @@ class LoadPlan:
     duration_s: float
     traffic: TrafficSettings
     workers: int = 1
+    graceful_stop_s: float = 10.0  # after the duration, for what is in flight or retrying
 
     @property
     def target_per_s(self) -> float | None:
@@ -76,7 +74,8 @@ async def run_share(engine: Engine, settings: Settings, plan: LoadPlan, index: i
     return await engine.run(
         notes,
         schedule=schedule,
-        duration_s=plan.duration_s if plan.profile is None else None,
+        duration_s=plan.duration_s if plan.profile is None else plan.profile.duration_s,
+        graceful_stop_s=plan.graceful_stop_s,
     )
 
 
@@ -169,9 +168,17 @@ def load_report(
         interrupted=interrupted.name if interrupted else None,
     )
     lag = summarize_ms(m.loop_lag)
-    late_share = m.late_starts / m.arrivals if m.arrivals else 0.0
-    saturated = (lag["p99"] or 0.0) > SATURATED_LAG_MS or late_share > SATURATED_LATE_SHARE
+    verdict = judge_sender(
+        seconds=[(s.arrivals, s.late) for s in m.seconds if s.t >= WARMUP_S],
+        lag_p99_ms=lag["p99"],
+        cap=m.cap,
+        min_limit=m.min_limit,
+        queued=m.queued,
+    )
     elapsed = plan.duration_s if plan.profile is None else plan.profile.duration_s
+    # Rates divide by the time measured, not the time asked for: a run stopped early, or one
+    # whose retries went on after the duration, says what really happened.
+    window = m.arrival_window_s
     report["latency_ms"] = {
         "service": summarize_ms(m.latency),
         "response": summarize_ms(m.response),
@@ -179,17 +186,24 @@ def load_report(
     report["rate"] = {
         "model": "closed" if plan.profile is None else "open",
         "target_per_s": plan.target_per_s,
-        "attempted_per_s": m.arrivals / elapsed if elapsed else None,
+        "attempted_per_s": m.arrivals / window if window > 0 else None,
         "achieved_per_s": m.delivered / m.duration_s if m.duration_s else None,
         "queued": m.queued,
+        "dropped": m.dropped,
         "late_starts": m.late_starts,
+        "arrival_window_s": round(window, 3),
+        "graceful_stop_s": plan.graceful_stop_s,
         "profile": [list(p) for p in plan.profile.points] if plan.profile else None,
         "duration_s": elapsed,
     }
     report["sender"] = {
         "loop_lag_ms": {k: lag[k] for k in ("p50", "p99", "max")},
-        "saturated": saturated,
-        "late_start_share": round(late_share, 4),
+        "saturated": verdict.saturated,
+        "late_start_share": verdict.late_share,
+        "late_seconds": verdict.late_seconds,
+        "late_threshold_ms": round(m.late_threshold_s * 1000, 3),
+        "throttled": verdict.throttled,
+        "message": verdict.message,
     }
     report["workers"] = plan.workers
     report["timeline"] = [s.as_json() for s in m.seconds]

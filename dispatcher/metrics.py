@@ -52,6 +52,7 @@ class Second:
 
     t: int
     arrivals: int = 0  # first attempts started
+    late: int = 0  # of those, started late with a slot free (the sender's own delay)
     attempts: int = 0
     deliveries: int = 0
     failures: int = 0  # failed attempts
@@ -73,6 +74,7 @@ class Second:
         return {
             "t": self.t,
             "arrivals": self.arrivals,
+            "late_starts": self.late,
             "attempts": self.attempts,
             "deliveries": self.deliveries,
             "failures": self.failures,
@@ -95,6 +97,10 @@ class Metrics:
     reordered_delivered: int = 0
     unknown_delivered: int = 0
     attempts_total: int = 0
+    # HTTP requests carrying a notification: an attempt makes two when a 401 made the sender
+    # renew its OAuth2 token and send again, and none when no token could be had.
+    requests_total: int = 0
+    resent_after_401: int = 0
     max_attempts_per_notification: int = 0
     retries_waiting: int = 0
     in_flight: int = 0
@@ -108,7 +114,12 @@ class Metrics:
     loop_lag: HdrHistogram = field(default_factory=new_histogram)
     queued: int = 0  # arrivals that started late because every slot was busy
     late_starts: int = 0  # arrivals that started late with a slot free: the sender lagged
+    late_threshold_s: float = 0.0  # how late "late" is, from the event loop's clock resolution
     arrivals: int = 0
+    # Arrivals due before the run's duration ended that never started (k6's dropped
+    # iterations): every slot was busy until new arrivals stopped.
+    dropped: int = 0
+    arrival_window_s: float = 0.0  # how long new arrivals were taken: what rates divide by
     seconds: list[Second] = field(default_factory=list)
     this_second: HdrHistogram = field(default_factory=new_histogram)  # the open second's
     timeline: list[ThrottlePoint] = field(default_factory=list)
@@ -162,8 +173,8 @@ class Metrics:
 _SUMMED = (
     "scheduled", "delivered", "exhausted", "cancelled", "duplicates_sent", "reordered_sent",
     "unknown_sent", "duplicates_delivered", "reordered_delivered", "unknown_delivered",
-    "attempts_total", "queued", "late_starts", "arrivals", "peak_in_flight", "cap", "limit",
-    "min_limit",
+    "attempts_total", "requests_total", "resent_after_401", "queued", "late_starts", "arrivals",
+    "dropped", "peak_in_flight", "cap", "limit", "min_limit",
 )  # fmt: skip
 
 
@@ -173,13 +184,15 @@ def to_wire(m: Metrics) -> dict[str, Any]:
         "counters": {name: getattr(m, name) for name in _SUMMED},
         "max_attempts_per_notification": m.max_attempts_per_notification,
         "duration_s": m.duration_s,
+        "arrival_window_s": m.arrival_window_s,
+        "late_threshold_s": m.late_threshold_s,
         "by_outcome": dict(m.by_outcome),
         "latency": m.latency.encode(),
         "response": m.response.encode(),
         "loop_lag": m.loop_lag.encode(),
         "timeline": [(p.t_s, p.limit, p.failure_rate, p.attempts) for p in m.timeline],
         "seconds": [
-            (s.t, s.arrivals, s.attempts, s.deliveries, s.failures, s.limit, s.response)
+            (s.t, s.arrivals, s.late, s.attempts, s.deliveries, s.failures, s.limit, s.response)
             for s in m.seconds
         ],
     }
@@ -199,13 +212,16 @@ def merge(wires: list[dict[str, Any]]) -> Metrics:
             merged.max_attempts_per_notification, wire["max_attempts_per_notification"]
         )
         merged.duration_s = max(merged.duration_s, wire["duration_s"])
+        merged.arrival_window_s = max(merged.arrival_window_s, wire["arrival_window_s"])
+        merged.late_threshold_s = max(merged.late_threshold_s, wire["late_threshold_s"])
         merged.by_outcome.update(wire["by_outcome"])
         for name in ("latency", "response", "loop_lag"):
             getattr(merged, name).decode_and_add(wire[name])
         merged.timeline += [ThrottlePoint(*point) for point in wire["timeline"]]
-        for t, arrivals, attempts, deliveries, failures, limit, response in wire["seconds"]:
+        for t, arrivals, late, attempts, deliveries, failures, limit, response in wire["seconds"]:
             entry = seconds.setdefault(t, Second(t))
             entry.arrivals += arrivals
+            entry.late += late
             entry.attempts += attempts
             entry.deliveries += deliveries
             entry.failures += failures

@@ -105,6 +105,12 @@ def run_report(metrics: Metrics, settings: Settings, **extra: Any) -> dict[str, 
             "max_per_notification": m.max_attempts_per_notification,
             "by_outcome": dict(sorted(m.by_outcome.items())),
         },
+        # Attempts are what the platform's rules count (max_attempts); requests are what the
+        # receiver got: an attempt re-sends once after a 401 that renewed an OAuth2 token.
+        "requests": {
+            "sent": m.requests_total,
+            "resent_after_401": m.resent_after_401,
+        },
         "duplicates_sent": m.duplicates_sent,
         "reordered_sent": m.reordered_sent,
         "unknown_sent": m.unknown_sent,
@@ -150,6 +156,7 @@ def summary_table(report: dict[str, Any]) -> Table:
         ("exhausted", str(n["exhausted"])),
         ("cancelled", str(n["cancelled"])),
         ("attempts", f"{a['total']} (max {a['max_per_notification']} for one notification)"),
+        ("requests", _requests_row(report)),
         ("by outcome", ", ".join(f"{k}: {v}" for k, v in a["by_outcome"].items()) or "-"),
         ("injected", (
             f"{report['duplicates_sent']} duplicates, {report['reordered_sent']} reordered, "
@@ -166,6 +173,14 @@ def summary_table(report: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _requests_row(report: dict[str, Any]) -> str:
+    requests = report.get("requests") or {}
+    resent = requests.get("resent_after_401", 0)
+    return f"{requests.get('sent', 0)} sent" + (
+        f" ({resent} re-sent after a 401 renewed the token)" if resent else ""
+    )
 
 
 def junit_xml(suite: str, results: Sequence[CheckResult], *, duration_s: float) -> str:

@@ -80,3 +80,37 @@ def test_retry_after_wins_when_longer_but_is_capped() -> None:
     assert retry_delay(1.0, 500.0, 60) == 60
     assert retry_delay(8.0, 2.0, 60) == 8.0
     assert retry_delay(1.0, None, 60) == 1.0
+
+
+def test_retry_after_takes_ascii_digits_and_all_three_http_date_forms() -> None:
+    now = 784_111_777.0  # Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's own example instant
+    assert parse_retry_after(" 120 ", now) == 120
+    for form in (
+        "Sun, 06 Nov 1994 08:50:37 GMT",  # IMF-fixdate
+        "Sunday, 06-Nov-94 08:50:37 GMT",  # obsolete RFC 850
+        "Sun Nov  6 08:50:37 1994",  # obsolete asctime
+    ):
+        assert parse_retry_after(form, now) == pytest.approx(60), form
+    assert parse_retry_after("Sun, 06 Nov 1994 08:40:37 GMT", now) == 0  # in the past
+    assert parse_retry_after("9" * 5000, now) == float("inf")  # legal, capped by the caller
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["²", "\xb2", "٣", "１２", "-5", "1.5", "+3", "0x10", "", "Sun, 99 Nov 1994 08:50:37 GMT"],
+)
+def test_retry_after_ignores_what_is_not_delay_seconds_or_a_date(value: str) -> None:
+    assert parse_retry_after(value, 1_700_000_000.0) is None
+
+
+@given(st.text())
+def test_retry_after_never_raises_on_any_text(value: str) -> None:
+    result = parse_retry_after(value, 1_700_000_000.0)
+    assert result is None or result >= 0
+
+
+@given(st.binary())
+def test_retry_after_never_raises_on_any_header_bytes(raw: bytes) -> None:
+    # Both clients hand header bytes over decoded as latin-1: 0xB2 arrives as "²".
+    result = parse_retry_after(raw.decode("latin-1"), 1_700_000_000.0)
+    assert result is None or result >= 0
