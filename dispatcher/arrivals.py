@@ -15,17 +15,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .settings import shown
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.ASCII)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+# A week: far beyond any test, and small enough that a schedule's arrival count stays exact
+# in a float (MAX_RATE * MAX_DURATION_S < 2**53).
+MAX_DURATION_S = 7 * 24 * 3600.0
+MAX_RATE = 1_000_000.0  # arrivals per second, as --rate allows
 
 
 def parse_duration(text: str, *, flag: str = "--duration") -> float:
-    """`10`, `10s`, `2m`, `1h`, `500ms` → seconds."""
+    """`10`, `10s`, `2m`, `1h`, `500ms` → seconds, at most MAX_DURATION_S."""
     match = _DURATION.match(text)
     if not match:
-        raise ConfigError(f"{flag} = {text!r}: not a duration (examples: 10, 10s, 2m, 1h, 500ms)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+        raise ConfigError(
+            f"{flag} = {shown(text)}: not a duration (examples: 10, 10s, 2m, 1h, 500ms)"
+        )
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not seconds <= MAX_DURATION_S:  # also inf, from a number of hundreds of digits
+        raise ConfigError(f"{flag} = {shown(text)}: at most {MAX_DURATION_S / 3600:g}h (a week)")
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +53,30 @@ class RateProfile:
         for part in text.split(","):
             when, sep, rate = part.partition(":")
             if not sep:
-                raise ConfigError(f"--ramp = {text!r}: {part!r} is not TIME:RATE (e.g. 30s:2000)")
+                raise ConfigError(
+                    f"--ramp = {shown(text)}: {shown(part)} is not TIME:RATE (e.g. 30s:2000)"
+                )
             t = parse_duration(when, flag="--ramp")
             try:
                 r = float(rate)
             except ValueError:
-                raise ConfigError(f"--ramp = {text!r}: rate {rate!r} is not a number") from None
-            if not (math.isfinite(r) and r >= 0):
-                raise ConfigError(f"--ramp = {text!r}: rate {rate!r} must be 0 or more")
+                raise ConfigError(
+                    f"--ramp = {shown(text)}: rate {shown(rate)} is not a number"
+                ) from None
+            if not 0 <= r <= MAX_RATE:  # also nan and inf
+                raise ConfigError(
+                    f"--ramp = {shown(text)}: rate {shown(rate)} must be from 0 to "
+                    f"{MAX_RATE:.0f} per second"
+                )
             points.append((t, r))
         if points[0][0] != 0:
-            raise ConfigError(f"--ramp = {text!r}: the first point must be at time 0")
+            raise ConfigError(f"--ramp = {shown(text)}: the first point must be at time 0")
         if len(points) < 2 or any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
-            raise ConfigError(f"--ramp = {text!r}: needs two or more points with rising times")
-        return cls(tuple(points))
+            raise ConfigError(f"--ramp = {shown(text)}: needs two or more points with rising times")
+        profile = cls(tuple(points))
+        if profile.total < 1:
+            raise ConfigError(f"--ramp = {shown(text)}: asks for less than one arrival in all")
+        return profile
 
     @property
     def duration_s(self) -> float:

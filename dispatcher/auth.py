@@ -7,7 +7,6 @@ answered 401; only OAuth2 has anything to do then.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import math
 import time
@@ -17,7 +16,9 @@ from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749 import OAuth2Token
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
+from . import credentials
 from .errors import DeliveryError, TokenError
+from .redact import REDACTOR
 from .settings import AuthSettings
 from .transport import Transport
 
@@ -46,7 +47,7 @@ class NoAuth:
 
 class BasicAuth:
     def __init__(self, user_pass: str) -> None:
-        self._header = "Basic " + base64.b64encode(user_pass.encode("utf-8")).decode("ascii")
+        self._header = credentials.basic_header(user_pass)
 
     async def headers(self, transport: Transport) -> dict[str, str]:
         return {"Authorization": self._header}
@@ -55,13 +56,7 @@ class BasicAuth:
         return False
 
 
-def api_key_header(spec: str) -> tuple[str, str]:
-    """`X-API-Key:abc` → (`X-API-Key`, `abc`), split on the first colon only; `abc` alone →
-    (`Authorization`, `abc`) with no scheme added, as the platform's console does."""
-    name, sep, value = spec.partition(":")
-    if sep:
-        return name.strip(), value.strip()
-    return "Authorization", spec.strip()
+api_key_header = credentials.split_api_key  # the one parser; kept under its old name
 
 
 class ApiKeyAuth:
@@ -179,6 +174,8 @@ class OAuth2ClientCredentials:
             raise TokenError(
                 f"token endpoint issued a {data.get('token_type')!r} token, not Bearer"
             )
+        # From now on this token is a secret like the others: a receiver may echo it back.
+        REDACTOR.add(str(data["access_token"]), str(data.get("refresh_token") or ""))
         return OAuth2Token.from_dict(data)
 
 

@@ -12,13 +12,13 @@ import sys
 import time
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import IO, Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, progress
+from . import __version__, credentials, outfiles, progress
 from .checks.result import CheckResult
 from .contract import STATE_FINISHED
 from .engine import Engine, EngineOptions
@@ -26,6 +26,7 @@ from .errors import ConfigError
 from .html import render as render_html
 from .metrics import Metrics
 from .payloads import PayloadFactory, notification
+from .redact import REDACTOR, ScrubbingStream
 from .report import (
     AttemptPrinter,
     junit_xml,
@@ -45,6 +46,7 @@ from .settings import (
     describe_validation_error,
     validate_flags,
 )
+from .signals import SIGNALS, until_signalled
 from .traffic import TrafficPlan
 
 T = TypeVar("T")
@@ -132,6 +134,15 @@ Header = Annotated[
     list[str] | None,
     typer.Option("--header", "-H", help="Extra request header NAME:VALUE (repeatable)."),
 ]
+SecretHeader = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret-header",
+        help="Like -H, but its value is a credential: masked as *** in every output "
+        "(repeatable). Headers named like credentials (Authorization, *-Key, *Token*, "
+        "*Signature* ...) are masked even with -H.",
+    ),
+]
 CaBundle = Annotated[
     Path | None, typer.Option("--ca-bundle", help="PEM file of CAs to trust (a private CA).")
 ]
@@ -150,17 +161,25 @@ def _flags(params: Mapping[str, Any]) -> dict[str, Any]:
     return flags
 
 
+_STDOUT_TAKEN: list[bool] = []  # a report goes to stdout: the console moves to stderr
+
+
 def _check_outputs(**paths: Path | None) -> None:
+    _STDOUT_TAKEN.clear()
     for name, path in paths.items():
         if path is not None:
             writable(path, "--" + name.replace("_", "-"))
+            if outfiles.to_stdout(path):
+                _STDOUT_TAKEN.append(True)
 
 
 def _console(width: int | None = None) -> Console:
-    console = Console(highlight=False, soft_wrap=True)
+    """The console a command prints to: every secret masked on the way out."""
+    stream = cast(IO[str], ScrubbingStream(sys.stderr if _STDOUT_TAKEN else sys.stdout))
+    console = Console(highlight=False, soft_wrap=True, file=stream)
     if width and not console.is_terminal:
         # Logs and pipes have no width; rich would assume 80 and fold every table.
-        console = Console(highlight=False, soft_wrap=True, width=width)
+        console = Console(highlight=False, soft_wrap=True, width=width, file=stream)
     return console
 
 
@@ -212,6 +231,7 @@ def send(
     timeout: Timeout = None,
     seed: Seed = None,
     header: Header = None,
+    secret_header: SecretHeader = None,
     ca_bundle: CaBundle = None,
     insecure: Insecure = False,
 ) -> int:
@@ -225,6 +245,9 @@ def send(
     )
     if process_id is not None:
         _check_uuid(process_id)
+    from .settings import SendOptions
+
+    validate_flags(SendOptions, {"result": result})
     factory = PayloadFactory(seed)
     if settings.flow == "by-client":
         payload = factory.by_client(process_id=process_id, status=status)
@@ -238,11 +261,16 @@ def send(
         )
     console = _console()
     _warn_insecure(settings, console)
-    console.print(f"POST {settings.url}  ({settings.flow}, auth {settings.auth.type})")
+    console.print(
+        f"POST {settings.url}  ({settings.flow}, auth {settings.auth.type})", markup=False
+    )
     console.print(json.dumps(payload, indent=2), highlight=False, markup=False)
     printer = AttemptPrinter(console, settings)
     engine = Engine(settings, options=EngineOptions(seed=seed), observer=printer)
-    asyncio.run(engine.run([notification(payload)]))
+    _run_fast(_watched(engine, None, None, engine.run([notification(payload)])))
+    if SIGNALS.first is not None:
+        console.print(f"interrupted by {SIGNALS.first.name} after {printer.attempts} attempt(s)")
+        return 128 + int(SIGNALS.first)
     if printer.final == "delivered":
         console.print(f"[green]delivered[/green] after {printer.attempts} attempt(s)")
         return 0
@@ -355,6 +383,7 @@ def run(
     timeout: Timeout = None,
     seed: Seed = None,
     header: Header = None,
+    secret_header: SecretHeader = None,
     ca_bundle: CaBundle = None,
     insecure: Insecure = False,
     report_json: ReportJson = None,
@@ -397,13 +426,16 @@ def run(
     traffic = validate_flags(
         TrafficSettings, {**base, **{k: v for k, v in given.items() if v is not None}}
     )
-    if grace < 0:
-        raise ConfigError(f"--grace = {grace}: must be 0 or more seconds")
+    from .settings import RunOptions
+
+    run_options = validate_flags(RunOptions, {"grace_s": grace, "progress_every_s": progress_every})
     plan = TrafficPlan.of(settings, traffic, traffic.count)
     console = _console(width=120)
     _warn_insecure(settings, console)
-    engine = Engine(settings, options=EngineOptions(grace_s=grace, seed=traffic.seed))
-    interrupted = _run_fast(_watched(engine, console, progress_every, engine.run(plan)))
+    engine = Engine(settings, options=EngineOptions(grace_s=run_options.grace_s, seed=traffic.seed))
+    interrupted = _run_fast(
+        _watched(engine, console, run_options.progress_every_s, engine.run(plan))
+    )
     report = run_report(
         engine.metrics,
         settings,
@@ -420,7 +452,7 @@ def run(
             "expectations": [v.as_json() for v in verdicts],
             "passed": all(v.status == "passed" for v in verdicts),
         }
-        console.print(f"scenario {plan_file.name}: {plan_file.description}")
+        console.print(f"scenario {plan_file.name}: {plan_file.description}", markup=False)
         print_verdicts(console, verdicts)
         if junit is not None:
             suite = f"webhook-sim scenario {plan_file.name}"
@@ -438,36 +470,33 @@ def run(
 
 async def _watched(
     engine: Engine,
-    console: Console,
+    console: Console | None,
     progress_every: float | None,
     work: Coroutine[Any, Any, Metrics],
 ) -> signal.Signals | None:
-    """Run with live progress; the first Ctrl-C/SIGTERM stops cleanly, a second one at once."""
-    loop = asyncio.get_running_loop()
-    received: list[signal.Signals] = []
+    """Run with live progress (unless `console` is None); the first SIGINT/SIGTERM stops
+    cleanly, with the engine's grace for what is in flight, a second one at once."""
 
-    def on_signal(sig: signal.Signals) -> None:
-        received.append(sig)
-        engine.stop(now=len(received) > 1)
-        if len(received) == 1:
-            Console(stderr=True).print(
-                f"{sig.name}: stopping; in-flight requests get {engine.options.grace_s:g} s "
-                "(again to stop now)"
-            )
+    def graceful() -> None:
+        engine.stop()
+        name = SIGNALS.first.name if SIGNALS.first else "signal"
+        Console(stderr=True).print(
+            f"{name}: stopping; in-flight requests get {engine.options.grace_s:g} s "
+            "(again to stop now)"
+        )
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        async with asyncio.TaskGroup() as tg:
-            watcher = tg.create_task(progress.watch(engine, console, every_s=progress_every))
-            try:
-                await work
-            finally:
+    async with asyncio.TaskGroup() as tg:
+        watcher = (
+            tg.create_task(progress.watch(engine, console, every_s=progress_every))
+            if console is not None
+            else None
+        )
+        try:
+            await until_signalled(work, graceful=graceful, now=lambda: engine.stop(now=True))
+        finally:
+            if watcher is not None:
                 watcher.cancel()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    return received[0] if received else None
+    return SIGNALS.first
 
 
 # check ----------------------------------------------------------------------------------------
@@ -494,6 +523,7 @@ def check(
         ),
     ] = None,
     header: Header = None,
+    secret_header: SecretHeader = None,
     ca_bundle: CaBundle = None,
     insecure: Insecure = False,
     seed: Seed = None,
@@ -563,8 +593,8 @@ def check(
     """
     from .checks.suite import CHECKS, CheckContext, not_run, run_checks
 
-    console = _console(width=120)
     _check_outputs(report_json=report_json, junit=junit)
+    console = _console(width=120)
     if list_checks:
         width = max(len(c.name) for c in CHECKS)
         for c in CHECKS:
@@ -609,10 +639,13 @@ def check(
         fallback_count=fallback_count,
         fallback_window_s=fallback_window,
     )
-    console.print(f"checking {settings.url} ({settings.flow}, auth {settings.auth.type})")
+    console.print(
+        f"checking {settings.url} ({settings.flow}, auth {settings.auth.type})", markup=False
+    )
     started = time.perf_counter()
     results: list[CheckResult] = []
-    interrupted = _run_fast(_until_signal(run_checks(ctx, only or (), into=results)))
+    _run_fast(until_signalled(run_checks(ctx, only or (), into=results)))
+    interrupted = SIGNALS.first
     duration = time.perf_counter() - started
     if interrupted is not None:
         results += not_run(only or (), results, f"not run: interrupted by {interrupted.name}")
@@ -633,30 +666,6 @@ def check(
     if interrupted is not None:
         return 128 + int(interrupted)
     return 1 if any(r.status == "failed" for r in results) else 0
-
-
-async def _until_signal(work: Coroutine[Any, Any, Any]) -> signal.Signals | None:
-    """Run `work` until it ends or SIGINT/SIGTERM cancels it; say which signal, if any."""
-    loop = asyncio.get_running_loop()
-    received: list[signal.Signals] = []
-    task = asyncio.create_task(work)
-
-    def on_signal(sig: signal.Signals) -> None:
-        received.append(sig)
-        task.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if not received or (current is not None and current.cancelling()):
-            raise  # a cancellation of our own, not the one a signal asked for
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    return received[0] if received else None
 
 
 # load -----------------------------------------------------------------------------------------
@@ -713,6 +722,7 @@ def load(
     timeout: Timeout = None,
     seed: Seed = None,
     header: Header = None,
+    secret_header: SecretHeader = None,
     ca_bundle: CaBundle = None,
     insecure: Insecure = False,
     report_json: ReportJson = None,
@@ -798,8 +808,9 @@ def load(
         raise ConfigError(
             f"--workers = {count}: more workers than --concurrency {settings.concurrency}"
         )
-    if grace < 0:
-        raise ConfigError(f"--grace = {grace}: must be 0 or more seconds")
+    from .settings import RunOptions
+
+    grace = validate_flags(RunOptions, {"grace_s": grace}).grace_s
     plan = LoadPlan(
         profile, seconds, traffic, count, parse_duration(graceful_stop, flag="--graceful-stop")
     )
@@ -808,7 +819,8 @@ def load(
     what = f"{plan.target_per_s:g}/s" if plan.target_per_s else "max (closed model)"
     console.print(
         f"load {settings.url}: {what} for {seconds:g} s, cap {settings.concurrency}, "
-        f"{count} worker{'s' if count > 1 else ''}"
+        f"{count} worker{'s' if count > 1 else ''}",
+        markup=False,
     )
     if http_client not in ("lean", "aiohttp"):
         raise ConfigError(f"--http-client = {http_client!r}: allowed: lean, aiohttp")
@@ -820,10 +832,15 @@ def load(
         interrupted = _run_fast(
             _watched(engine, console, None, run_share(engine, settings, plan, 0))
         )
-        metrics = engine.metrics
+        metrics, failed = engine.metrics, tuple[str, ...]()
     else:
-        metrics, interrupted = run_workers(settings, plan, options)
+        outcome = run_workers(settings, plan, options)
+        metrics, failed, interrupted = outcome.metrics, outcome.failed, SIGNALS.first
     report = load_report(metrics, settings, plan, interrupted=interrupted)
+    if failed:
+        report["workers_failed"] = list(failed)
+        for line in failed:
+            Console(stderr=True).print(f"[red]{line}[/red]; the report has the others' results")
     verdicts = [t.judge(observe(t.metric, metrics)) for t in thresholds]
     if verdicts:
         report["thresholds"] = [v.as_json() for v in verdicts]
@@ -838,6 +855,8 @@ def load(
         console.print(f"HTML report written to {report_html}")
     if interrupted is not None:
         return 128 + int(interrupted)
+    if failed:
+        return 1
     if verdicts:
         return 1 if any(v.status == "failed" for v in verdicts) else 0
     n = report["notifications"]
@@ -896,15 +915,27 @@ def report(
     html_out: Annotated[Path, typer.Option("--html", help="Where to write the HTML report.")],
 ) -> int:
     """Render a saved JSON load report as a self-contained HTML page."""
+    _check_outputs(html=html_out)
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read it ({exc.strerror})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not a webhook-sim report (nested too deeply)") from None
     except ValueError as exc:
-        raise ConfigError(f"{source}: not JSON ({exc})") from None
+        raise ConfigError(f"{source}: not JSON ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict) or "notifications" not in data:
         raise ConfigError(f"{source}: not a webhook-sim report (no 'notifications')")
-    write_text(html_out, render_html(data))
+    try:
+        page = render_html(data)
+    except KeyError as exc:
+        raise ConfigError(f"{source}: not a webhook-sim load report (no {exc})") from None
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError):
+        # The renderer trusts the shape load --report-json writes; anything else is not one.
+        raise ConfigError(
+            f"{source}: not a webhook-sim load report (a field has the wrong type)"
+        ) from None
+    write_text(html_out, page)
     _console().print(f"HTML report written to {html_out}")
     return 0
 
@@ -935,6 +966,7 @@ def platform(
     timeout: Timeout = None,
     concurrency: Concurrency = None,
     header: Header = None,
+    secret_header: SecretHeader = None,
     ca_bundle: CaBundle = None,
     insecure: Insecure = False,
     finish_after: Annotated[
@@ -986,6 +1018,32 @@ def platform(
     ] = 0.0,
     seed: Seed = None,
     report_json: ReportJson = None,
+    service_account_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--service-account-key",
+            help="Public key (PEM, or a JWKS file) the JWT assertion's RS256 signature must "
+            "verify with (repeatable). Default: signatures not verified.",
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            "--max-connections",
+            help="API connections served at once; more are answered 503 and closed. Default: "
+            "1000, lowered to fit the open-file limit beside --concurrency.",
+        ),
+    ] = None,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout", help="Seconds a request head may take to arrive, and then its body."
+        ),
+    ] = 10.0,
+    idle_timeout: Annotated[
+        float,
+        typer.Option("--idle-timeout", help="Seconds an idle keep-alive connection is kept."),
+    ] = 75.0,
 ) -> int:
     """Mock the platform's API: token, CreateProcess, GetProcess; finish processes, notify
     them, and stop notifying during outages so the polling fallback gets tested."""
@@ -993,8 +1051,12 @@ def platform(
 
     from .arrivals import parse_duration
     from .platform.api import PlatformConfig
+    from .platform.keys import load_keys
     from .platform.world import Mix
+    from .receiver.serving import check_port
 
+    check_port(port)
+    load_keys(service_account_key or ())  # a bad key file stops here, before anything starts
     _check_outputs(report_json=report_json)
     settings = build_settings(
         config=config,
@@ -1029,6 +1091,10 @@ def platform(
                 "reorder": reorder,
                 "unico_mix": Mix.parse_unico(unico_mix) if unico_mix else None,
                 "client_mix": Mix.parse_client(client_mix) if client_mix else None,
+                "service_account_keys": tuple(service_account_key or ()),
+                "max_connections": max_connections,
+                "read_timeout_s": read_timeout,
+                "idle_timeout_s": idle_timeout,
             }
         )
     except ValidationError as exc:
@@ -1037,7 +1103,9 @@ def platform(
         ) from None
     console = _console(width=120)
     _warn_insecure(settings, console)
-    interrupted, report = _run_fast(_serve_platform(settings, platform_config, host, port, console))
+    # One line per token answer (saying whether the signature was verified), and warnings.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    report = _run_fast(_serve_platform(settings, platform_config, host, port, console))
     if report_json is not None:
         write_json(report_json, report)
         console.print(f"report written to {report_json}")
@@ -1047,12 +1115,12 @@ def platform(
         f"{summary['webhook_missed']} missed a webhook, {summary['missed_and_polled']} of "
         "those were polled"
     )
-    return 0 if interrupted in (None, signal.SIGINT, signal.SIGTERM) else 1
+    return SIGNALS.exit_code() or 0
 
 
 async def _serve_platform(
     settings: Settings, config: Any, host: str, port: int, console: Console
-) -> tuple[signal.Signals | None, dict[str, Any]]:
+) -> dict[str, Any]:
     from .platform.api import start_platform
 
     running = await start_platform(settings, config, host=host, port=port)
@@ -1061,25 +1129,26 @@ async def _serve_platform(
         f"webhooks to {settings.url}; Ctrl-C to stop"
     )
     stop = asyncio.Event()
-    received: list[signal.Signals] = []
-    loop = asyncio.get_running_loop()
 
-    def on_signal(sig: signal.Signals) -> None:
-        received.append(sig)
+    def graceful() -> None:
         stop.set()
+        name = SIGNALS.first.name if SIGNALS.first else "signal"
+        Console(stderr=True).print(
+            f"{name}: stopping; queued notifications get up to 5 s (again to stop now)"
+        )
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
+    def now() -> None:
+        stop.set()
+        running.platform.engine.stop(now=True)
+
+    with SIGNALS.listening(graceful, now):
         await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await running.close()
     metrics = running.platform.engine.metrics
-    report = run_report(metrics, settings, interrupted=None)
+    first = SIGNALS.first
+    report = run_report(metrics, settings, interrupted=first.name if first else None)
     report["platform"] = running.platform.report()
-    return (received[0] if received else None), report
+    return report
 
 
 # receiver ---------------------------------------------------------------------------------------
@@ -1090,8 +1159,13 @@ def receiver(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free).")] = 8080,
     auth: Annotated[
-        str, typer.Option("--auth", help="Auth to expect: none | basic | api-key | oauth2.")
-    ] = "none",
+        str | None,
+        typer.Option(
+            "--auth",
+            help="Auth to expect: none | basic | api-key | oauth2. Default: inferred from the "
+            "one kind of credential given, else none.",
+        ),
+    ] = None,
     basic: BasicOpt = None,
     api_key: ApiKeyOpt = None,
     client_id: ClientId = None,
@@ -1126,6 +1200,33 @@ def receiver(
     slow_ms: Annotated[
         float, typer.Option("--slow-ms", help="How slow the 'slow' flaw answers, milliseconds.")
     ] = 2000.0,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            "--max-connections",
+            help="Connections served at once; more are answered 503 and closed. Default: 1000, "
+            "lowered to fit the open-file limit.",
+        ),
+    ] = None,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout",
+            help="Seconds a request head may take to arrive, and then its body.",
+        ),
+    ] = 10.0,
+    idle_timeout: Annotated[
+        float,
+        typer.Option("--idle-timeout", help="Seconds an idle keep-alive connection is kept."),
+    ] = 75.0,
+    dedup_exact_keys: Annotated[
+        int,
+        typer.Option(
+            "--dedup-exact-keys",
+            help="Notifications remembered exactly for duplicate counting; beyond, a Bloom "
+            "filter (0.1% false duplicates at most).",
+        ),
+    ] = 1_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-request log lines.")] = False,
 ) -> int:
     """Run the sandbox receiver: checks auth and payloads, counts duplicates, injects faults.
@@ -1137,8 +1238,18 @@ def receiver(
     from pydantic import ValidationError
 
     from .receiver import ReceiverConfig
-    from .receiver.app import serve_forever
+    from .receiver.app import infer_auth, serve_forever
+    from .receiver.serving import check_port
 
+    check_port(port)
+    auth = infer_auth(
+        auth,
+        basic=basic,
+        api_key=api_key,
+        client_id=client_id,
+        client_secret=client_secret,
+        env=os.environ,
+    )
     try:
         config = ReceiverConfig.model_validate(
             {
@@ -1155,6 +1266,10 @@ def receiver(
                 "seed": seed,
                 "flaws": tuple(flaw or ()),
                 "slow_ms": slow_ms,
+                "max_connections": max_connections,
+                "read_timeout_s": read_timeout,
+                "idle_timeout_s": idle_timeout,
+                "dedup_exact_keys": dedup_exact_keys,
             }
         )
     except ValidationError as exc:
@@ -1163,11 +1278,8 @@ def receiver(
         ) from None
     if not quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
-        asyncio.run(serve_forever(config, host, port))
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    asyncio.run(until_signalled(serve_forever(config, host, port)))
+    return SIGNALS.exit_code() or 0
 
 
 # demo -------------------------------------------------------------------------------------------
@@ -1183,7 +1295,10 @@ def demo(
     console = _console(width=150)
     console.print("webhook-sim demo: every auth type, both flows, a retry and a duplicate,")
     console.print("against sandbox receivers on 127.0.0.1\n")
-    results, stats = asyncio.run(run_demo(seed))
+    done = _run_fast(until_signalled(run_demo(seed)))
+    if done is None:
+        return SIGNALS.exit_code() or 130
+    results, stats = done
     table = Table(title="notifications", title_justify="left")
     for column in ("#", "case", "flow", "auth", "payload sent", "attempts", "outcome", "ok"):
         table.add_column(column, overflow="fold")
@@ -1247,28 +1362,66 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console script: typer's command, but bad input is one line on stderr and exit 2."""
+    """Console script: typer's command, but bad input is one line on stderr and exit 2.
+
+    Signals are taken over for the whole call (see `dispatcher.signals`): a Ctrl-C never
+    raises, it stops the work and the report is still written.
+    """
+    if SIGNALS.active:
+        return _main(argv)
+    with SIGNALS.installed():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    _STDOUT_TAKEN.clear()
     command = typer.main.get_command(app)
     if argv is None:
         argv = sys.argv[1:]
+    # Known before any parsing, so that even a message about a bad value cannot show one.
+    REDACTOR.clear()  # one command's secrets (tests call main() many times in one process)
+    REDACTOR.add_all(_secrets_given(argv))
     if not argv:
         argv = ["--help"]  # as git does: no command is a request for help, not an error
     try:
         code = command.main(args=argv, prog_name="webhook-sim", standalone_mode=False)
     except ConfigError as exc:
-        print(f"webhook-sim: error: {exc}", file=sys.stderr)
+        print(f"webhook-sim: error: {REDACTOR.scrub(str(exc))}", file=sys.stderr)
         return 2
     except typer.TyperException as exc:
-        print(f"webhook-sim: error: {exc.format_message()}", file=sys.stderr)
+        print(f"webhook-sim: error: {REDACTOR.scrub(exc.format_message())}", file=sys.stderr)
         return exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        return 130
+        return SIGNALS.exit_code() or 130
     return code if isinstance(code, int) else 0
 
 
+_SECRET_FLAGS = ("--basic", "--api-key", "--client-secret", "--secret-header")
+
+
+def _secrets_given(argv: list[str]) -> list[str]:
+    """Every credential on the command line or in the environment, parsed or not."""
+    found = [v for k, v in os.environ.items() if k.startswith("WEBHOOK_SIM_") and v]
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in _SECRET_FLAGS:
+            value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            found += [value, value.partition(":")[2].strip()]
+    for value in list(found):
+        _, sep, password = value.partition(":")
+        if sep and password:
+            found.append(credentials.basic_header(value).removeprefix("Basic "))
+    return found
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    from .__main__ import console_main
+
+    console_main()
 
 
 def run_main() -> None:
-    sys.exit(main())
+    """The console script's old entry point; `dispatcher.__main__` is the one installed."""
+    from .__main__ import console_main
+
+    console_main()

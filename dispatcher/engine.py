@@ -394,7 +394,7 @@ class Engine:
                 self.settings.url,
                 pending.note,
                 pending.attempts,
-                extra_headers=self.settings.headers,
+                extra_headers=self.settings.all_headers,
                 on_request=self._count_request,
             )
         except asyncio.CancelledError:

@@ -57,3 +57,10 @@ class TokenError(DeliveryError):
     """The OAuth2 token endpoint did not hand out a token; no notification can be sent."""
 
     kind = "token"
+
+
+class InvalidHeader(DeliveryError):
+    """A request header name or value holds a control character (CR, LF, NUL...): sent as is,
+    it would forge headers or a second request, so the request is refused before it is sent."""
+
+    kind = "invalid-header"

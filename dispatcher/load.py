@@ -9,10 +9,15 @@ would, with N cores behind it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -25,6 +30,7 @@ from .payloads import Notification
 from .report import run_report
 from .saturation import WARMUP_S, judge_sender
 from .settings import Settings, TrafficSettings
+from .signals import SIGNALS, StopSignals
 from .traffic import TrafficPlan
 
 CLOSED_MODEL_PROCESSES = 10**12  # "--rate max": as many as the duration allows
@@ -88,68 +94,155 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: the kernel kills this worker when its parent dies, even by SIGKILL (as the OOM
+    killer or a CI time-out does), so no orphan keeps sending. Elsewhere the control pipe's
+    end-of-file does it, a moment later."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent_pid:  # the parent died before the request took hold
+        os._exit(1)
+
+
 def _worker_main(
-    index: int, settings: Settings, plan: LoadPlan, options: EngineOptions, conn: Connection
+    index: int,
+    settings: Settings,
+    plan: LoadPlan,
+    options: EngineOptions,
+    results: Connection,
+    control: Connection,
+    parent_pid: int,
 ) -> None:
-    # Out of the terminal's process group: a Ctrl-C reaches the parent only, which forwards
-    # one stop to each worker (two would mean "stop now, no grace").
+    # Born with SIGINT and SIGTERM blocked (see run_workers): a stop sent before this point
+    # waits in the control pipe instead of killing the worker mid-import. The terminal's Ctrl-C
+    # is the parent's to handle; a SIGTERM sent to this worker alone is a stop like the others.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    own = StopSignals()
+    signal.signal(signal.SIGTERM, own.handle)
+    _die_with_parent(parent_pid)
     os.setpgid(0, 0)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     mine = worker_settings(settings, plan, index)
     engine = Engine(mine, options=options)
 
     async def main() -> Metrics:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: engine.stop(now=engine.stopping))
-        return await run_share(engine, mine, plan, index)
+
+        def listen() -> None:
+            stops = 0
+            while stops < 2:
+                try:
+                    word = control.recv()
+                except (EOFError, OSError):
+                    word = "now"  # the parent is gone: nobody will read a report
+                stops = 2 if word == "now" else stops + 1
+                with contextlib.suppress(RuntimeError):  # the run is over, the loop closed
+                    loop.call_soon_threadsafe(functools.partial(engine.stop, now=stops == 2))
+
+        threading.Thread(target=listen, name="control", daemon=True).start()
+        with own.listening(engine.stop, lambda: engine.stop(now=True)):
+            return await run_share(engine, mine, plan, index)
 
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:
-            conn.send({"wire": to_wire(runner.run(main()))})
+            results.send({"wire": to_wire(runner.run(main()))})
     except Exception as exc:  # a worker's failure must reach the parent, not vanish
-        conn.send({"error": f"worker {index}: {type(exc).__name__}: {exc}"})
+        results.send({"error": f"worker {index}: {type(exc).__name__}: {exc}"})
     finally:
-        conn.close()
+        results.close()
 
 
-def run_workers(
-    settings: Settings, plan: LoadPlan, options: EngineOptions
-) -> tuple[Metrics, signal.Signals | None]:
-    """Run `plan.workers` processes to completion; forward SIGINT/SIGTERM to them."""
+@dataclass(frozen=True)
+class WorkersOutcome:
+    metrics: Metrics
+    failed: tuple[str, ...]  # one line per worker that died or failed, naming it
+
+
+def run_workers(settings: Settings, plan: LoadPlan, options: EngineOptions) -> WorkersOutcome:
+    """Run `plan.workers` processes to completion, passing on stops from `SIGNALS`.
+
+    Workers never get a signal from the parent: stops go through a pipe, which holds a stop
+    sent before a worker is ready to act on it. A worker that dies is named, and the others'
+    results are still merged.
+    """
     context = multiprocessing.get_context("spawn")
     procs: list[multiprocessing.process.BaseProcess] = []
-    conns: list[Connection] = []
-    received: list[signal.Signals] = []
-
-    def forward(signum: int, frame: object) -> None:
-        received.append(signal.Signals(signum))
-        for proc in procs:
-            if proc.pid is not None and proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    results: dict[int, Connection] = {}
+    controls: list[Connection] = []
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    # The mask is inherited across fork and exec: each worker starts with both signals blocked.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
     try:
         for index in range(plan.workers):
-            parent, child = context.Pipe(duplex=False)
+            result_r, result_w = context.Pipe(duplex=False)
+            control_r, control_w = context.Pipe(duplex=False)
             proc = context.Process(
                 target=_worker_main,
-                args=(index, settings, plan, options, child),
+                args=(index, settings, plan, options, result_w, control_r, os.getpid()),
                 name=f"webhook-sim-worker-{index}",
             )
             proc.start()
-            child.close()
+            result_w.close()
+            control_r.close()
             procs.append(proc)
-            conns.append(parent)
-        results = [conn.recv() for conn in conns]
-        for done in procs:
-            done.join()
+            results[index] = result_r
+            controls.append(control_w)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    errors = [r["error"] for r in results if "error" in r]
-    if errors:
-        raise RuntimeError("; ".join(errors))
-    return merge([r["wire"] for r in results]), (received[0] if received else None)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    wires: list[dict[str, Any]] = []
+    failed: list[str] = []
+    forwarded = 0
+    try:
+        while results:
+            while forwarded < min(len(SIGNALS.received), 2):
+                forwarded += 1
+                if forwarded == 1 and SIGNALS.first is not None:
+                    print(
+                        f"{SIGNALS.first.name}: stopping the workers; in-flight requests get "
+                        f"{options.grace_s:g} s (again to stop now)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                for control in controls:
+                    with contextlib.suppress(OSError):  # that worker has already gone
+                        control.send("stop" if forwarded == 1 else "now")
+            ready = multiprocessing.connection.wait(list(results.values()), timeout=0.05)
+            for index, conn in list(results.items()):
+                if conn not in ready:
+                    continue
+                del results[index]
+                try:
+                    answer = conn.recv()
+                except EOFError:
+                    procs[index].join(5)
+                    failed.append(f"worker {index} died ({_death(procs[index].exitcode)})")
+                    continue
+                if "error" in answer:
+                    failed.append(answer["error"])
+                else:
+                    wires.append(answer["wire"])
+    finally:
+        for control in controls:
+            control.close()
+        for worker in procs:
+            worker.join(5)
+            if worker.is_alive():  # pragma: no cover - a worker that ignores its stop
+                worker.kill()
+                worker.join()
+    return WorkersOutcome(merge(wires) if wires else Metrics(cap=0), tuple(failed))
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exit code {exitcode}"
 
 
 def load_report(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,12 +16,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from . import outfiles
 from .checks.result import CheckResult
 from .delivery import AttemptResult
 from .engine import Outcome
-from .errors import ConfigError
 from .metrics import Metrics, summarize_ms
 from .payloads import Notification
+from .redact import REDACTOR
 from .settings import Settings, scrub, secret_values
 
 
@@ -137,7 +137,7 @@ def run_report(metrics: Metrics, settings: Settings, **extra: Any) -> dict[str, 
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
-    write_text(path, json.dumps(report, indent=2) + "\n")
+    write_text(path, json.dumps(REDACTOR.scrub_tree(report), indent=2) + "\n")
 
 
 def summary_table(report: dict[str, Any]) -> Table:
@@ -223,24 +223,12 @@ def junit_xml(suite: str, results: Sequence[CheckResult], *, duration_s: float) 
 
 def writable(path: Path, flag: str) -> Path:
     """Check before a run that its report can be written, so a typo costs no run."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{flag} = '{path}': cannot create its folder ({exc.strerror})") from None
-    if path.is_dir() or not os.access(path.parent, os.W_OK):
-        raise ConfigError(f"{flag} = '{path}': not a writable file path")
-    return path
+    return outfiles.check_target(path, flag)
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write atomically (a reader never sees half a report)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path} ({exc.strerror})") from None
+    """Write a report where the user asked (see `dispatcher.outfiles`), every secret masked."""
+    outfiles.write(path, REDACTOR.scrub(text))
 
 
 def print_verdicts(console: Console, results: Sequence[CheckResult]) -> None:

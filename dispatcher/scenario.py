@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .checks.result import CheckResult
 from .checks.suite import CheckContext, rejects_bad_credentials
 from .errors import ConfigError
 from .metrics import Metrics, summarize_ms
-from .settings import Settings, describe_validation_error
+from .settings import Settings, check_tree, describe_validation_error, load_yaml, read_text_file
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<=": operator.le,
@@ -126,6 +125,17 @@ def _valid_expectation(text: str) -> str:
 ExpectationText = Annotated[str, AfterValidator(_valid_expectation)]
 
 
+def _printable(text: str) -> str:
+    # Printed on the console and into JUnit XML: a control character could rewrite the
+    # terminal or make the XML unreadable.
+    if any((ch < " " and ch not in "\t\n") or ch == "\x7f" for ch in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+PrintableText = Annotated[str, AfterValidator(_printable)]
+
+
 class ScenarioTraffic(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -142,8 +152,8 @@ class ScenarioTraffic(BaseModel):
 class Scenario(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
-    description: str = ""
+    name: PrintableText = Field(min_length=1, max_length=200)
+    description: PrintableText = ""
     settings: dict[str, Any] = Field(default_factory=dict)
     traffic: ScenarioTraffic = ScenarioTraffic()
     expect: list[ExpectationText] = Field(default_factory=lambda: ["delivered_ratio == 1"])
@@ -165,14 +175,10 @@ class Scenario(BaseModel):
 
 
 def load_scenario(path: Path) -> Scenario:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"scenario {path}: cannot read it ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    data = load_yaml(read_text_file(path, f"scenario {path}"), str(path))
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: a scenario is a table with name, settings, traffic, expect")
+    check_tree(data, str(path))
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import re
 import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Literal
 
 import aiohttp
 import httptools
 from multidict import CIMultiDictProxy
+from yarl import URL
 
 from . import errors
 from .leanhttp import LeanClient
@@ -31,6 +33,19 @@ class Response:
     body: bytes
     truncated: bool  # the body went on past `max_body_bytes`; the rest was not read
     elapsed_s: float  # request start → body read (or cut)
+
+
+def _disconnected(exc: BaseException | None) -> bool:
+    """The server closed or reset the connection under the request, however the client words
+    it: aiohttp on uvloop reports a write to a connection closing under it as ClientOSError
+    with no errno, caused by a ConnectionResetError."""
+    while exc is not None:
+        if isinstance(
+            exc, aiohttp.ServerDisconnectedError | ConnectionResetError | BrokenPipeError
+        ) or (isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def translate(exc: BaseException) -> errors.DeliveryError:
@@ -48,17 +63,65 @@ def translate(exc: BaseException) -> errors.DeliveryError:
         return errors.ConnectionRefused(message)
     if isinstance(exc, httptools.HttpParserError):
         return errors.ProtocolError(f"not a valid HTTP response: {message}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return errors.ConnectionReset(message)
-    if isinstance(exc, ConnectionResetError | BrokenPipeError) or (
-        isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
-    ):
+    if isinstance(exc, aiohttp.ClientPayloadError) or _disconnected(exc):
         return errors.ConnectionReset(message)
     if isinstance(exc, aiohttp.ClientResponseError):
         return errors.ProtocolError(message)
     if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError):
         return errors.ConnectError(message)  # DNS, unreachable network
     return errors.DeliveryError(message)
+
+
+# What aiohttp's request writer refuses in a header (any control character but HTAB), plus lone
+# surrogates, which it would silently drop and the lean client could not encode.
+_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse, before anything is sent, a header that would forge more headers or a second
+    request (a token holding CR/LF...): the same refusal for both clients, whatever the
+    header's source."""
+    for name, value in headers.items():
+        for text in (name, value):
+            if not (text.isascii() and text.isprintable()) and _FORBIDDEN.search(text):
+                raise errors.InvalidHeader(
+                    f"header {name[:100]!r} holds a control character; the request was not sent"
+                )
+
+
+def without_userinfo(url: str) -> str:
+    """The URL less any user:password@, which neither client sends (aiohttp would turn it into
+    Basic auth that nobody asked for)."""
+    if "@" not in url:
+        return url
+    parsed = URL(url)
+    if parsed.raw_user is None and parsed.raw_password is None:
+        return url
+    return str(parsed.with_user(None))
+
+
+class _Trace:
+    """What one aiohttp request went through: a reused connection, an answer."""
+
+    __slots__ = ("answered", "reused")
+
+    def __init__(self) -> None:
+        self.reused = False
+        self.answered = False
+
+
+async def _on_reuse(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceConnectionReuseconnParams,
+) -> None:
+    context.trace_request_ctx.reused = True
+
+
+def _reuse_tracer() -> aiohttp.TraceConfig:
+    tracer = aiohttp.TraceConfig()
+    tracer.on_connection_reuseconn.append(_on_reuse)
+    return tracer
 
 
 def ssl_context(*, ca_bundle: Path | None, insecure: bool) -> ssl.SSLContext | bool:
@@ -99,6 +162,8 @@ class Transport:
             else None
         )
         self._base_headers = {"User-Agent": user_agent} if user_agent else {}
+        check_headers(self._base_headers)
+        self._urls: dict[str, str] = {}
 
     async def __aenter__(self) -> Transport:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ssl=self._ssl)
@@ -110,6 +175,8 @@ class Transport:
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=False,
             skip_auto_headers=("Accept-Encoding",),
+            # Tells a request that went out on a reused keep-alive connection (see request).
+            trace_configs=[_reuse_tracer()],
         )
         return self
 
@@ -138,22 +205,59 @@ class Transport:
         if self._session is None:
             raise RuntimeError("Transport used outside 'async with'")
         started = time.perf_counter()
+        check_headers(headers)
+        url = self._url(url)
         if self._lean is not None:
             return await self._lean_request(method, url, headers, data, timeout_s, started)
         try:
             async with asyncio.timeout(timeout_s if timeout_s is not None else self.timeout_s):
-                async with self._session.request(
-                    method, url, headers=headers, data=data, allow_redirects=False
-                ) as resp:
-                    body, truncated = await self._read_bounded(resp)
-                    if truncated:
-                        # An endless or huge body must not hold the connection: drop it.
-                        resp.close()
-                    return Response(
-                        resp.status, resp.headers, body, truncated, time.perf_counter() - started
+                trace = _Trace()
+                try:
+                    return await self._aiohttp_request(method, url, headers, data, started, trace)
+                except aiohttp.ClientConnectionError as exc:
+                    if not (trace.reused and not trace.answered and _disconnected(exc)):
+                        raise
+                    # A keep-alive connection the server closed while it was idle, found out
+                    # only once the request was on it: not the receiver's failure. aiohttp
+                    # sends such a request again itself, but only an idempotent one
+                    # (RFC 9112 section 9.3.1); a webhook POST is sent again here, once, as
+                    # the lean client does, so both clients give the same verdict.
+                    return await self._aiohttp_request(
+                        method, url, headers, data, started, _Trace()
                     )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise translate(exc) from exc
+
+    def _url(self, url: str) -> str:
+        stripped = self._urls.get(url)
+        if stripped is None:
+            stripped = without_userinfo(url)
+            if len(self._urls) < 1024:
+                self._urls[url] = stripped
+        return stripped
+
+    async def _aiohttp_request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | str | None,
+        started: float,
+        trace: _Trace,
+    ) -> Response:
+        assert self._session is not None
+        async with self._session.request(
+            method, url, headers=headers, data=data, allow_redirects=False,
+            trace_request_ctx=trace,
+        ) as resp:  # fmt: skip
+            trace.answered = True
+            body, truncated = await self._read_bounded(resp)
+            if truncated:
+                # An endless or huge body must not hold the connection: drop it.
+                resp.close()
+            return Response(
+                resp.status, resp.headers, body, truncated, time.perf_counter() - started
+            )
 
     async def _lean_request(
         self,
@@ -166,11 +270,11 @@ class Transport:
     ) -> Response:
         assert self._lean is not None
         body = data.encode() if isinstance(data, str) else (data or b"")
+        if self._base_headers:
+            headers = {**self._base_headers, **headers}
         try:
             async with asyncio.timeout(timeout_s if timeout_s is not None else self.timeout_s):
-                resp = await self._lean.request(
-                    method, url, {**self._base_headers, **headers}, body
-                )
+                resp = await self._lean.request(method, url, headers, body)
         except (OSError, TimeoutError, httptools.HttpParserError) as exc:
             raise translate(exc) from exc
         return Response(

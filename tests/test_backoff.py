@@ -97,7 +97,7 @@ def test_retry_after_takes_ascii_digits_and_all_three_http_date_forms() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["²", "\xb2", "٣", "１２", "-5", "1.5", "+3", "0x10", "", "Sun, 99 Nov 1994 08:50:37 GMT"],
+    ["²", "٣", "１２", "-5", "1.5", "+3", "0x10", "", "Sun, 99 Nov 1994 08:50:37 GMT"],
 )
 def test_retry_after_ignores_what_is_not_delay_seconds_or_a_date(value: str) -> None:
     assert parse_retry_after(value, 1_700_000_000.0) is None

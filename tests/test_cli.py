@@ -97,7 +97,7 @@ def test_config_with_501_simultaneous_sends_exits_2_naming_the_setting(
             ["run", "--url", "http://127.0.0.1:9", "--report-json", "/proc/nope/r.json"],
             "--report-json = '/proc/nope/r.json': cannot create its folder",
         ),
-        (["check", "--url", "http://127.0.0.1:9", "--junit", "/tmp"], "not a writable file"),
+        (["check", "--url", "http://127.0.0.1:9", "--junit", "/tmp"], "is a directory"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -182,35 +182,6 @@ def test_report_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "not JSON" in err
 
 
-def test_ctrl_c_stops_every_worker_and_still_reports(
-    receiver_process: Receiver, tmp_path: Path
-) -> None:
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    url = receiver_process()
-    out_file = tmp_path / "r.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dispatcher.cli", "load", "--url", url, "--rate", "200",
-         "--duration", "60s", "--workers", "2", "--report-json", str(out_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    assert proc.stdout.readline().startswith("load ")
-    time.sleep(2)  # let both workers get going; nothing is timed
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    report = json.loads(out_file.read_text())
-    n = report["notifications"]
-    assert n["delivered"] + n["exhausted"] + n["cancelled"] == n["scheduled"]
-    assert 0 < n["scheduled"] < 12_000
-    assert report["interrupted"] == "SIGINT"
-    assert "Traceback" not in err
-
-
 @pytest.mark.parametrize("http_client", ["lean", "aiohttp"])
 def test_load_with_oauth2_shares_one_token(
     receiver_process: Receiver,

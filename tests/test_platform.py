@@ -361,6 +361,8 @@ async def test_expired_api_token_is_refused(setup: Setup) -> None:
     ("overrides", "reason"),
     [
         ({"iss": "someone@example.com"}, "iam.acesso.io"),
+        ({"iss": ISSUER + "\n"}, "iam.acesso.io"),  # `$` in re.match allows a trailing newline
+        ({"iat": True, "exp": int(time.time()) + 60}, "integer seconds"),
         ({"scope": "read"}, "scope"),
         ({"exp": int(time.time()) + 7200}, "at most one hour"),
         ({"iat": int(time.time()) - 4000, "exp": int(time.time()) - 500}, "expired"),
@@ -405,6 +407,8 @@ async def test_fallback_check_passes_for_a_polling_app_and_fails_for_one_that_wa
         (["--client-mix", "3=1,2=1"], "'2' is not a path of statuses"),
         (["--client-mix", "3=x"], "is not NAME=WEIGHT"),
         (["--duplicates", "2"], "duplicates = 2.0"),
+        (["--port", "-1"], "--port = -1: must be between 0 and 65535"),
+        (["--port", "70000"], "--port = 70000: must be between 0 and 65535"),
     ],
 )
 def test_platform_bad_input(

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import base64
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 
 import aiohttp
 import pytest
+from pydantic import ValidationError
 
+from dispatcher.cli import main
+from dispatcher.errors import ConfigError
 from dispatcher.payloads import PayloadFactory, notification
+from dispatcher.receiver import ReceiverConfig
+from dispatcher.receiver.app import infer_auth
 from dispatcher.receiver.validate import InvalidPayload, validate
 
 from .conftest import StartReceiver
@@ -156,3 +164,66 @@ async def test_token_endpoint_refuses_bad_clients_and_grants(receiver: StartRece
         async with http.post(r.url + "/", data=note.body, headers=headers) as resp:
             assert resp.status == 200
     assert r.state.token_requests == 3
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"basic": "u:p"}, "basic"),
+        ({"api_key": "X-Key:v"}, "api-key"),
+        ({"client_id": "c", "client_secret": "s"}, "oauth2"),
+        ({"client_id": "c"}, "oauth2"),  # then refused: the secret is missing
+        ({}, "none"),
+    ],
+)
+def test_auth_is_inferred_from_the_credential_given(given: dict[str, str], expected: str) -> None:
+    assert infer_auth(None, **given) == expected
+    assert infer_auth("none", **given) == "none"  # an explicit --auth wins
+
+
+def test_auth_inference_refuses_two_kinds_and_reads_the_environment() -> None:
+    with pytest.raises(ConfigError, match="--basic and --api-key given"):
+        infer_auth(None, basic="u:p", api_key="k")
+    assert infer_auth(None, env={"WEBHOOK_SIM_BASIC": "u:p"}) == "basic"
+    # As the sender: the environment names the scheme only when no flag does, and unambiguously.
+    assert infer_auth(None, api_key="k", env={"WEBHOOK_SIM_BASIC": "u:p"}) == "api-key"
+    both = {"WEBHOOK_SIM_BASIC": "u:p", "WEBHOOK_SIM_API_KEY": "k"}
+    assert infer_auth(None, env=both) == "none"
+    assert ReceiverConfig.model_validate({"basic": "u:p"}).auth == "basic"
+    with pytest.raises(ValidationError, match="say which the receiver expects"):
+        ReceiverConfig.model_validate({"basic": "u:p", "api_key": "k"})
+
+
+def test_basic_without_auth_flag_expects_basic(receiver_process: Callable[..., str]) -> None:
+    url = receiver_process("--basic", "user:pa55word")
+    body = notification(PayloadFactory(1).by_client()).body
+    request = urllib.request.Request(
+        url + "/", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+    request.add_header("Authorization", "Basic " + base64.b64encode(b"user:pa55word").decode())
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--port", "70000"], "--port = 70000: must be between 0 and 65535"),
+        (["--port", "-1"], "--port = -1: must be between 0 and 65535"),
+        (["--basic", "u:p", "--api-key", "k"], "--basic and --api-key given"),
+        (["--dedup-exact-keys", "-1"], "dedup_exact_keys"),
+        (["--max-connections", "0"], "max_connections"),
+        (["--read-timeout", "0"], "read_timeout_s"),
+    ],
+)
+def test_receiver_bad_input_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    code = main(["receiver", *argv])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert expected in err

@@ -127,7 +127,8 @@ def test_flag_errors_name_the_flag() -> None:
 
 
 def test_auth_requirements() -> None:
-    with pytest.raises(ConfigError, match=r"auth\.client_id is required when auth\.type is oauth2"):
+    # auth.type came from a flag, so the message names the flag.
+    with pytest.raises(ConfigError, match=r"^auth\.client_id is required when --auth is oauth2"):
         build_settings(flags={"url": URL, "auth.type": "oauth2", "auth.token_url": URL}, env={})
     with pytest.raises(ConfigError, match="USER:PASS"):
         build_settings(flags={"url": URL, "auth.basic": "no-colon"}, env={})

@@ -16,6 +16,7 @@ class CheckResult:
     message: str = ""  # one line: why it failed or was skipped
     evidence: tuple[str, ...] = field(default=())  # what was sent and what came back
     duration_s: float = 0.0
+    needs: str = ""  # the evidence a pass rests on ("" where a verdict has no such statement)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -24,5 +25,6 @@ class CheckResult:
             "status": self.status,
             "message": self.message,
             "evidence": list(self.evidence),
+            "needs": self.needs,
             "duration_s": round(self.duration_s, 3),
         }

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import web
@@ -22,12 +23,29 @@ from ..delivery import AttemptResult
 from ..engine import Engine, EngineOptions, Outcome
 from ..metrics import Metrics
 from ..payloads import Notification
+from ..receiver.quietlog import one_line_logger
+from ..receiver.serving import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_READ_TIMEOUT_S,
+    Served,
+    ServerLimits,
+    fit_connections,
+    guard_middleware,
+    serve,
+)
+from ..receiver.validate import parse_json, printable
 from ..settings import Settings
 from ..tokens import TokenStore
 from .assertion import GRANT_TYPE, InvalidAssertion, check_assertion
+from .keys import FLAG as KEY_FLAG
+from .keys import load_keys
 from .world import GETPROCESS_RESULTS, Mix, OutageMode, Process, World, iso
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+log = logging.getLogger("webhook_sim.platform")
+# CreateProcess carries a selfie as base64.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+UNVERIFIED = f"signatures NOT verified: no {KEY_FLAG}"
 
 
 class PlatformConfig(BaseModel):
@@ -44,6 +62,14 @@ class PlatformConfig(BaseModel):
     reorder: float = Field(0.0, ge=0, le=1)  # a by-Client 2 sent after its 3
     unico_mix: tuple[tuple[str, float], ...] | None = None
     client_mix: tuple[tuple[tuple[int, ...], float], ...] | None = None
+    # Public keys (PEM or JWKS files) the assertion's signature must verify with; none: the
+    # signature is not checked, and every token answer says so.
+    service_account_keys: tuple[Path, ...] = ()
+    # None: DEFAULT_MAX_CONNECTIONS, fitted under the open-file limit beside the engine's own
+    # outgoing connections (serving.fit_connections).
+    max_connections: int | None = Field(None, ge=1, le=1_000_000)
+    read_timeout_s: float = Field(DEFAULT_READ_TIMEOUT_S, gt=0, le=3600)
+    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=86400)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -51,6 +77,14 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(
         {"error": {"code": status, "status": code, "message": message}}, status=status
     )
+
+
+_GRPC_CODES = {408: "DEADLINE_EXCEEDED", 413: "RESOURCE_EXHAUSTED"}
+
+
+def _transport_error(status: int, message: str) -> web.Response:
+    """What the serving layer answers (a body too large, too slow, cut short), in the same shape."""
+    return _error(status, _GRPC_CODES.get(status, "INVALID_ARGUMENT"), message)
 
 
 class Invalid(Exception):
@@ -182,9 +216,24 @@ class Platform:
         self.engine.observer = _Bridge(self.world)
         self.tokens = TokenStore()
         self._timers: set[asyncio.TimerHandle] = set()
+        self.keys = load_keys(config.service_account_keys)
+        self.settings = settings
+        self.server: Served | None = None  # set once serving
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=8 * 1024 * 1024)
+    def limits(self) -> ServerLimits:
+        cfg = self.config
+        # The engine's notifications need descriptors too: up to `concurrency` at once.
+        cap, _ = fit_connections(cfg.max_connections, outgoing=self.settings.concurrency)
+        return ServerLimits(
+            max_connections=cap,
+            read_timeout_s=cfg.read_timeout_s,
+            idle_timeout_s=cfg.idle_timeout_s,
+            max_body_bytes=MAX_BODY_BYTES,
+        )
+
+    def app(self, limits: ServerLimits | None = None) -> web.Application:
+        guard = guard_middleware(limits or self.limits(), _transport_error)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
         r = app.router
         r.add_post("/oauth2/token", self.token)
         r.add_post("/client/v1/process", self._authed(self.create_unico))
@@ -237,20 +286,29 @@ class Platform:
 
     async def token(self, request: web.Request) -> web.Response:
         form = await request.post()
+        # Said on every answer, so nobody reads a 200 here as proof that their key is right.
+        checked = f"{len(self.keys)} key(s)" if self.keys else UNVERIFIED
         if form.get("grant_type") != GRANT_TYPE:
+            log.info("POST /oauth2/token 400 unsupported_grant_type (%s)", checked)
             return web.json_response(
                 {"error": "unsupported_grant_type", "error_description": f"use {GRANT_TYPE}"},
                 status=400,
             )
         try:
-            check_assertion(
-                str(form.get("assertion", "")), now=time.time(), audience=self.config.audience
+            grant = check_assertion(
+                str(form.get("assertion", "")),
+                now=time.time(),
+                audience=self.config.audience,
+                keys=self.keys,
             )
         except InvalidAssertion as exc:
+            log.info("POST /oauth2/token 400 invalid_grant: %s (%s)", exc, checked)
             return web.json_response(
                 {"error": "invalid_grant", "error_description": str(exc)}, status=400
             )
         token = self.tokens.issue(self.config.token_ttl_s)
+        verdict = "signature verified" if grant.verified else UNVERIFIED
+        log.info("POST /oauth2/token 200 iss=%s (%s)", printable(grant.issuer), verdict)
         return web.json_response(
             {"access_token": token, "token_type": "Bearer", "expires_in": self.config.token_ttl_s}
         )
@@ -272,9 +330,9 @@ class Platform:
 
     async def _body(self, request: web.Request) -> Any:
         try:
-            return json.loads(await request.read())
-        except ValueError:
-            raise Invalid("the body is not JSON") from None
+            return parse_json(await request.read())
+        except ValueError as exc:
+            raise Invalid(f"the body is not JSON ({exc})") from None
 
     async def create_unico(self, request: web.Request) -> web.Response:
         try:
@@ -347,6 +405,8 @@ class Platform:
         return {
             "outage": self.world.outage,
             "summary": self.world.summary(),
+            "assertion_signatures": "verified" if self.keys else "not verified",
+            "connections": self.server.gate.as_json() if self.server is not None else None,
             "processes": [p.as_json() for p in self.world.processes.values()],
         }
 
@@ -354,7 +414,7 @@ class Platform:
 @dataclass
 class RunningPlatform:
     platform: Platform
-    runner: web.AppRunner
+    served: Served
     url: str
     engine_task: asyncio.Task[Metrics]
 
@@ -365,7 +425,7 @@ class RunningPlatform:
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop the API, stop finishing processes, let queued notifications finish (up to
         `grace_s`), stop. In that order: nothing may add a notification once the feed closes."""
-        await self.runner.cleanup()
+        await self.served.close()
         self.platform.cancel_timers()
         self.platform.feed.close()
         try:
@@ -380,10 +440,15 @@ async def start_platform(
     settings: Settings, config: PlatformConfig, *, host: str = "127.0.0.1", port: int = 0
 ) -> RunningPlatform:
     platform = Platform(settings, config)
-    runner = web.AppRunner(platform.app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    bound = runner.addresses[0][1]
+    if not platform.keys:
+        log.warning("platform: JWT assertion %s (claims are checked, the signature is not)",
+                    UNVERIFIED)  # fmt: skip
+    limits = platform.limits()
+    _, lowered = fit_connections(config.max_connections, outgoing=settings.concurrency)
+    if lowered is not None:
+        log.warning("platform: %s", lowered)
+    served = await serve(platform.app(limits), host, port, limits, one_line_logger(log.name))
+    platform.server = served
     engine_task = asyncio.create_task(platform.engine.run(platform.feed))
     platform.schedule_outages()
-    return RunningPlatform(platform, runner, f"http://{host}:{bound}", engine_task)
+    return RunningPlatform(platform, served, served.url, engine_task)

@@ -10,12 +10,12 @@ import asyncio
 import base64
 import binascii
 import hmac
-import json
 import logging
 import random
 import sys
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,8 +24,21 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..auth import api_key_header
 from ..contract import FINAL_STATUSES
+from ..errors import ConfigError
 from ..tokens import TokenStore
-from .validate import Accepted, InvalidPayload, validate
+from .dedup import NotificationMemory, digest
+from .quietlog import one_line_logger, quiet_loop_errors
+from .serving import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_READ_TIMEOUT_S,
+    Gate,
+    Served,
+    ServerLimits,
+    fit_connections,
+    guard_middleware,
+    serve,
+)
+from .validate import Accepted, parse_json, printable, validate
 
 log = logging.getLogger("webhook_sim.receiver")
 
@@ -43,6 +56,52 @@ Flaw = Literal[
     "slow",  # answers after slow_ms, longer than a sender's timeout
 ]
 FLAWS: tuple[str, ...] = Flaw.__args__  # type: ignore[attr-defined]
+AuthType = Literal["none", "basic", "api-key", "oauth2"]
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_EXACT_KEYS = 1_000_000
+# `GET /processes/{id}` answers for this many most recently notified processes: enough for
+# `check --verify-url`, which asks about what it just sent, at about 200 bytes a process.
+PROCESS_VIEWS = 100_000
+
+
+def infer_auth(
+    explicit: str | None,
+    *,
+    basic: object = None,
+    api_key: object = None,
+    client_id: object = None,
+    client_secret: object = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """The auth to expect: --auth when given, else the one kind of credential given, as the
+    sender infers it (and, with no credential flag, the one credential in the environment).
+
+    Two kinds given without --auth is refused: guessing would test the wrong thing.
+    """
+    if explicit is not None:
+        return explicit
+    kinds = [
+        (kind, flag)
+        for kind, flag, given in (
+            ("basic", "--basic", basic),
+            ("api-key", "--api-key", api_key),
+            ("oauth2", "--client-id/--client-secret", client_id or client_secret),
+        )
+        if given
+    ]
+    if len(kinds) > 1:
+        raise ConfigError(
+            f"{' and '.join(flag for _, flag in kinds)} given: say which the receiver expects "
+            "with --auth"
+        )
+    if kinds:
+        return kinds[0][0]
+    present = [
+        kind
+        for kind, name in (("basic", "WEBHOOK_SIM_BASIC"), ("api-key", "WEBHOOK_SIM_API_KEY"))
+        if (env or {}).get(name)
+    ]
+    return present[0] if len(present) == 1 else "none"
 
 
 class ReceiverConfig(BaseModel):
@@ -50,7 +109,7 @@ class ReceiverConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    auth: Literal["none", "basic", "api-key", "oauth2"] = "none"
+    auth: AuthType = "none"  # when not given: inferred from the credentials (infer_auth)
     basic: SecretStr | None = None
     api_key: SecretStr | None = None
     client_id: str | None = None
@@ -63,6 +122,28 @@ class ReceiverConfig(BaseModel):
     seed: int | None = None
     flaws: tuple[Flaw, ...] = ()
     slow_ms: float = Field(2000.0, ge=0, le=600_000)
+    # None: DEFAULT_MAX_CONNECTIONS, fitted under the open-file limit (serving.fit_connections).
+    max_connections: int | None = Field(None, ge=1, le=1_000_000)
+    read_timeout_s: float = Field(DEFAULT_READ_TIMEOUT_S, gt=0, le=3600)
+    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=86400)
+    dedup_exact_keys: int = Field(DEFAULT_EXACT_KEYS, ge=0, le=100_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_auth(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("auth") is None:
+            try:
+                auth = infer_auth(
+                    None,
+                    basic=data.get("basic"),
+                    api_key=data.get("api_key"),
+                    client_id=data.get("client_id"),
+                    client_secret=data.get("client_secret"),
+                )
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+            data = {**data, "auth": auth}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> ReceiverConfig:
@@ -77,6 +158,44 @@ class ReceiverConfig(BaseModel):
         return self
 
 
+class ProcessViews:
+    """The receiver's own view of each process, as an integrator's app would keep it; only the
+    `limit` most recently notified processes are kept, so memory stays bounded."""
+
+    def __init__(self, limit: int = PROCESS_VIEWS) -> None:
+        self.limit = limit
+        self.forgotten = 0
+        # (flow, status or state, result); OrderedDict: evicting the oldest is O(1).
+        self._views: OrderedDict[str, tuple[str, int | str, str | None]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def status(self, process_id: str) -> int | str | None:
+        view = self._views.get(process_id)
+        return None if view is None else view[1]
+
+    def put(self, accepted: Accepted) -> None:
+        views = self._views
+        views.pop(accepted.process_id, None)
+        # Interned: a million "PROCESS_STATE_FINISHED" decoded from bodies are one string.
+        state = sys.intern(accepted.status) if isinstance(accepted.status, str) else accepted.status
+        result = sys.intern(accepted.result) if accepted.result is not None else None
+        views[accepted.process_id] = (accepted.flow, state, result)
+        if len(views) > self.limit:
+            views.popitem(last=False)
+            self.forgotten += 1
+
+    def get(self, process_id: str) -> dict[str, Any] | None:
+        view = self._views.get(process_id)
+        if view is None:
+            return None
+        flow, status, result = view
+        if flow == "by-client":
+            return {"id": process_id, "status": status}
+        return {"id": process_id, "state": status, "result": result}
+
+
 @dataclass
 class ReceiverState:
     """Everything the receiver counts; served as JSON at /_stats."""
@@ -85,6 +204,7 @@ class ReceiverState:
     accepted: int = 0
     rejected_auth: int = 0
     invalid_payload: int = 0
+    unique: int = 0  # notifications answered 2xx at least once
     duplicates: int = 0
     injected_failures: int = 0
     unknown: int = 0
@@ -94,11 +214,12 @@ class ReceiverState:
     token_requests: int = 0
     tokens_issued: int = 0
     responses: Counter[int] = field(default_factory=Counter)
-    seen: dict[tuple[str, str], int] = field(default_factory=dict)  # deliveries per notification
-    delivered: set[tuple[str, str]] = field(default_factory=set)  # notifications answered 2xx
+    # Deliveries per notification and whether one was answered 2xx, in bounded memory.
+    memory: NotificationMemory = field(
+        default_factory=lambda: NotificationMemory(DEFAULT_EXACT_KEYS)
+    )
     tokens: TokenStore = field(default_factory=TokenStore)
-    # The receiver's own view of each process, as an integrator's app would keep it.
-    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    processes: ProcessViews = field(default_factory=ProcessViews)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -106,7 +227,7 @@ class ReceiverState:
             "accepted": self.accepted,
             "rejected_auth": self.rejected_auth,
             "invalid_payload": self.invalid_payload,
-            "unique": len(self.delivered),
+            "unique": self.unique,
             "duplicates": self.duplicates,
             "injected_failures": self.injected_failures,
             "unknown": self.unknown,
@@ -116,6 +237,12 @@ class ReceiverState:
             "token_requests": self.token_requests,
             "tokens_issued": self.tokens_issued,
             "responses": {str(code): n for code, n in sorted(self.responses.items())},
+            "dedup": self.memory.as_json(),
+            "processes": {
+                "kept": len(self.processes),
+                "limit": self.processes.limit,
+                "forgotten": self.processes.forgotten,
+            },
         }
 
 
@@ -126,7 +253,8 @@ def _json_error(status: int, reason: str, **headers: str) -> web.Response:
 class Sandbox:
     def __init__(self, config: ReceiverConfig) -> None:
         self.config = config
-        self.state = ReceiverState()
+        self.state = self._fresh(TokenStore())
+        self.gate: Gate | None = None  # set once serving: the connections' side of /_stats
         self._rng = random.Random(config.seed)
         if config.auth == "basic" and config.basic is not None:
             raw = config.basic.get_secret_value().encode()
@@ -139,8 +267,23 @@ class Sandbox:
         else:
             self._expected = None
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+    def _fresh(self, tokens: TokenStore) -> ReceiverState:
+        memory = NotificationMemory(self.config.dedup_exact_keys)
+        return ReceiverState(memory=memory, tokens=tokens)
+
+    def limits(self) -> ServerLimits:
+        cfg = self.config
+        return ServerLimits(
+            max_connections=fit_connections(cfg.max_connections)[0],
+            read_timeout_s=cfg.read_timeout_s,
+            idle_timeout_s=cfg.idle_timeout_s,
+            max_body_bytes=MAX_BODY_BYTES,
+        )
+
+    def app(self, limits: ServerLimits | None = None) -> web.Application:
+        guard = guard_middleware(limits or self.limits(), lambda status, reason: _json_error(
+            status, reason))  # fmt: skip
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
         app.router.add_post(TOKEN_PATH, self.token)
         app.router.add_get(STATS_PATH, self.stats)
         app.router.add_delete(STATS_PATH, self.reset)
@@ -151,7 +294,10 @@ class Sandbox:
     # Endpoints -----------------------------------------------------------------------------
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response(self.state.as_json())
+        stats = self.state.as_json()
+        if self.gate is not None:
+            stats["connections"] = self.gate.as_json()
+        return web.json_response(stats)
 
     async def process(self, request: web.Request) -> web.Response:
         """What this integrator believes about a process: for `check --verify-url`."""
@@ -162,8 +308,8 @@ class Sandbox:
 
     async def reset(self, request: web.Request) -> web.Response:
         # A reset of the counters must not log every caller out.
-        self.state = ReceiverState(tokens=self.state.tokens)
-        return web.json_response(self.state.as_json())
+        self.state = self._fresh(self.state.tokens)
+        return await self.stats(request)
 
     async def token(self, request: web.Request) -> web.Response:
         """RFC 6749 section 4.4, client credentials (client_secret_basic or client_secret_post)."""
@@ -217,10 +363,10 @@ class Sandbox:
         state.responses[response.status] += 1
         log.info(
             "%s %s %d %s %.1fms",
-            request.method,
-            request.path,
+            printable(request.method, 16),
+            printable(request.path, 200),
             response.status,
-            note,
+            printable(note, 300),
             (time.perf_counter() - started) * 1000,
         )
         return response
@@ -240,16 +386,17 @@ class Sandbox:
             return _json_error(401, auth_problem, **{"WWW-Authenticate": challenge}), auth_problem
         if request.content_type != "application/json":
             state.invalid_payload += 1
-            reason = f"Content-Type must be application/json, got {request.content_type}"
+            got = printable(request.content_type, 100)
+            reason = f"Content-Type must be application/json, got {got}"
             return _json_error(400, reason), reason
         try:
-            accepted = validate(json.loads(await request.read()))
-        except (InvalidPayload, ValueError) as exc:
+            accepted = validate(parse_json(await request.read()))
+        except ValueError as exc:  # InvalidPayload included
             state.invalid_payload += 1
             reason = f"invalid payload: {exc}"
             return _json_error(400, reason), reason
-        key = (accepted.process_id, accepted.key)
-        deliveries = state.seen[key] = state.seen.get(key, 0) + 1
+        key = digest(accepted.process_id, accepted.key)
+        deliveries = state.memory.delivery(key)
         label = f"{accepted.flow} {accepted.process_id} {accepted.key}"
         if cfg.status is not None and not 200 <= cfg.status < 300:
             state.injected_failures += 1
@@ -257,16 +404,17 @@ class Sandbox:
         if deliveries <= cfg.fail_first or (cfg.fail_rate and self._rng.random() < cfg.fail_rate):
             state.injected_failures += 1
             return _json_error(500, "injected failure"), f"{label} injected failure"
-        flawed = self._flawed(accepted, key in state.delivered)
+        flawed = self._flawed(accepted, state.memory.was_answered(key))
         if flawed is not None:
             return _json_error(flawed, "flaw"), f"{label} flaw {flawed}"
         state.accepted += 1
         state.unknown += accepted.unknown
         state.extra_fields += bool(accepted.extra_fields)
-        if key in state.delivered:
+        if state.memory.answered(key):
             state.duplicates += 1
             label += " duplicate"
-        state.delivered.add(key)
+        else:
+            state.unique += 1
         self._remember(accepted)
         return web.json_response({"ok": True}, status=cfg.status or 200), label
 
@@ -284,23 +432,15 @@ class Sandbox:
         return None
 
     def _remember(self, accepted: Accepted) -> None:
-        current = self.state.processes.get(accepted.process_id)
+        views = self.state.processes
         if (
-            current is not None
+            accepted.flow == "by-client"
             and "regress" not in self.config.flaws
-            and current.get("status") in FINAL_STATUSES
+            and views.status(accepted.process_id) in FINAL_STATUSES
             and accepted.status not in FINAL_STATUSES
         ):
             return  # a late "in divergence" must not undo "completed"
-        if accepted.flow == "by-client":
-            view: dict[str, Any] = {"id": accepted.process_id, "status": accepted.status}
-        else:
-            view = {
-                "id": accepted.process_id,
-                "state": accepted.status,
-                "result": accepted.result,
-            }
-        self.state.processes[accepted.process_id] = view
+        views.put(accepted)
 
     def _check_auth(self, request: web.Request) -> str | None:
         """None when the caller is who the receiver expects; otherwise the reason for the 401."""
@@ -322,15 +462,19 @@ class Sandbox:
 @dataclass
 class RunningReceiver:
     sandbox: Sandbox
-    runner: web.AppRunner
+    served: Served
     url: str
 
     @property
     def state(self) -> ReceiverState:
         return self.sandbox.state
 
+    @property
+    def gate(self) -> Gate:
+        return self.served.gate
+
     async def close(self) -> None:
-        await self.runner.cleanup()
+        await self.served.close()
 
 
 async def start_receiver(
@@ -338,16 +482,14 @@ async def start_receiver(
 ) -> RunningReceiver:
     """Start the sandbox on `host:port` (0: a free port) and return where it listens."""
     sandbox = Sandbox(config)
-    runner = web.AppRunner(sandbox.app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
-    await site.start()
-    sockets = runner.addresses
-    bound_port = sockets[0][1] if sockets else port
-    return RunningReceiver(sandbox, runner, f"http://{host}:{bound_port}")
+    limits = sandbox.limits()
+    served = await serve(sandbox.app(limits), host, port, limits, one_line_logger(log.name))
+    sandbox.gate = served.gate
+    return RunningReceiver(sandbox, served, served.url)
 
 
 async def serve_forever(config: ReceiverConfig, host: str, port: int) -> None:
+    quiet_loop_errors(one_line_logger(log.name))
     running = await start_receiver(config, host=host, port=port)
     # Printed even with --quiet: scripts (and the tests) read the URL from this first line.
     extra = f", token endpoint {running.url}{TOKEN_PATH}" if config.auth == "oauth2" else ""
@@ -356,6 +498,9 @@ async def serve_forever(config: ReceiverConfig, host: str, port: int) -> None:
         file=sys.stderr,
         flush=True,
     )
+    _, lowered = fit_connections(config.max_connections)
+    if lowered is not None:
+        print(f"sandbox receiver: {lowered}", file=sys.stderr, flush=True)
     try:
         await asyncio.Event().wait()
     finally:

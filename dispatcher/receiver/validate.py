@@ -7,6 +7,7 @@ accepted and flagged, because a receiver that refuses them breaks the day the pl
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,25 @@ CLIENT_FIELDS = frozenset({"id", "status"})
 
 class InvalidPayload(ValueError):
     """The body breaks the contract; the message is the reason given back with a 400."""
+
+
+def parse_json(body: bytes | str) -> Any:
+    """json.loads for bodies from strangers: nesting deeper than the interpreter's recursion
+    limit raises RecursionError, which is no ValueError; it becomes one, so callers answer 400."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError("the body is not UTF-8") from None
+
+
+def printable(value: object, limit: int = 80) -> str:
+    """`value` for a log line or an error message: control characters escaped (a body must not
+    forge log lines), and cut to `limit` characters (nor decide their size)."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +60,7 @@ def _uuid(value: Any, name: str) -> str:
     try:
         uuid.UUID(value)
     except ValueError:
-        raise InvalidPayload(f"{name} {value!r} is not a UUID") from None
+        raise InvalidPayload(f"{name} {printable(repr(value))} is not a UUID") from None
     return value
 
 

@@ -1,0 +1,102 @@
+"""Logs that hostile clients cannot blow up: one line per event, never a traceback, at most
+`per_second` lines a second (the rest counted in one line).
+
+aiohttp's request handler logs every malformed request and every handler exception with a
+traceback, and asyncio's default handler does the same for each failed accept(); a client
+sending garbage on purpose, or a flood of connections past the open-file limit, would otherwise
+decide how big the log gets (75,000 traceback lines in 12 s, measured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from aiohttp.http_exceptions import HttpProcessingError
+
+Log = logging.LoggerAdapter[logging.Logger]
+
+
+class _Budget:
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self._window = 0.0
+        self._used = 0
+        self._suppressed = 0
+
+    def allow(self) -> tuple[bool, int]:
+        """(may log now, lines suppressed since the last one allowed)."""
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            self._window, self._used = now, 0
+        if self._used >= self.per_second:
+            self._suppressed += 1
+            return False, 0
+        self._used += 1
+        missed, self._suppressed = self._suppressed, 0
+        return True, missed
+
+
+def describe(exc: BaseException | None) -> str:
+    """An exception as one short line."""
+    if exc is None:
+        return ""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _exception(exc_info: Any) -> BaseException | None:
+    """The exception an `exc_info=` argument names."""
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple):
+        return exc_info[1] if isinstance(exc_info[1], BaseException) else None
+    return sys.exc_info()[1] if exc_info else None
+
+
+class _OneLine(logging.LoggerAdapter[logging.Logger]):
+    def __init__(self, logger: logging.Logger, per_second: int) -> None:
+        super().__init__(logger, {})
+        self._budget = _Budget(per_second)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        kwargs.pop("stack_info", None)
+        exc = _exception(kwargs.pop("exc_info", None))
+        if exc is not None:
+            msg = f"{msg}: {describe(exc)}"
+        return msg, kwargs
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR and isinstance(
+            _exception(kwargs.get("exc_info")), HttpProcessingError
+        ):
+            # A request aiohttp could not parse is the client's mistake, not the server's.
+            level = logging.INFO
+        if not self.isEnabledFor(level):
+            return
+        allowed, missed = self._budget.allow()
+        if not allowed:
+            return
+        if missed:
+            self.logger.log(level, "(%d similar lines suppressed)", missed)
+        super().log(level, msg, *args, **kwargs)
+
+
+def one_line_logger(name: str, per_second: int = 20) -> Log:
+    return _OneLine(logging.getLogger(name), per_second)
+
+
+def quiet_loop_errors(log: Log) -> None:
+    """The running loop's own errors (accept() failing with EMFILE, a transport error) as
+    budgeted single lines."""
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        detail = f": {describe(exc)}" if isinstance(exc, BaseException) else ""
+        log.error("%s%s", context.get("message", "event loop error"), detail)
+
+    asyncio.get_running_loop().set_exception_handler(handler)
