@@ -1,11 +1,17 @@
 """Ceiling and latency fidelity: webhook-sim against Locust, hey and wrk, on one fast receiver.
 
     python -m bench.ceiling [--seconds 10] [--locust PATH-TO-locust]
+                            [--baseline DIR [--rounds 3]]
 
 The receiver is nginx answering `return 200` when nginx is installed, else a minimal aiohttp
 app (its own process). Every tool keeps 500 requests in flight and POSTs the same JSON body.
 Then, at 1,000/s, webhook-sim's median service time is compared with hey's (rate-limited) on the
 same receiver. Tools that are not installed are left out of the table, and said so.
+
+`--baseline DIR` also runs another version of webhook-sim (DIR holds its `dispatcher` package,
+e.g. a copy with an older HTTP client) in turns with this one, `--rounds` times each way, and
+reports the ratio of the two round by round: on a shared machine only figures taken side by
+side compare.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,15 +71,23 @@ def start_receiver(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
 
 
 def webhook_sim(
-    url: str, seconds: float, workers: int, tmp: Path, rate: str = "max", client: str = "lean"
+    url: str,
+    seconds: float,
+    workers: int,
+    tmp: Path,
+    rate: str = "max",
+    client: str = "lean",
+    tree: Path | None = None,
 ) -> dict:  # type: ignore[type-arg]
+    """One `load` run; `tree` is a directory whose `dispatcher` package runs instead of ours
+    (it comes first on the path of the run and of its spawned workers)."""
     report = tmp / f"ws-{workers}-{rate}-{client}.json"
     subprocess.run(
         [sys.executable, "-m", "dispatcher.cli", "load", "--url", url, "--rate", rate,
          "--duration", f"{seconds}s", "--concurrency", "500", "--workers", str(workers),
          "--max-attempts", "1", "--no-adaptive", "--report-json", str(report),
          "--http-client", client],
-        check=True, stdout=subprocess.DEVNULL,
+        check=True, stdout=subprocess.DEVNULL, cwd=tree,
     )  # fmt: skip
     data: dict = json.loads(report.read_text())  # type: ignore[type-arg]
     return data
@@ -115,15 +130,37 @@ def locust(locust_bin: str, url: str, seconds: float, tmp: Path, processes: int)
     raise SystemExit("locust wrote no aggregate row")
 
 
+def side_by_side(
+    url: str, seconds: float, workers: int, tmp: Path, args: argparse.Namespace
+) -> list[tuple[float, float]]:
+    """(this version, baseline) deliveries/s for `args.rounds` rounds; which goes first
+    alternates, so that neither always runs on the warmer (or busier) side of a pair."""
+    runs = []
+    for round_ in range(args.rounds):
+        order = [None, args.baseline] if round_ % 2 == 0 else [args.baseline, None]
+        got = {
+            tree: webhook_sim(url, seconds, workers, tmp, tree=tree)["rate"]["achieved_per_s"]
+            for tree in order
+        }
+        runs.append((got[None], got[args.baseline]))
+        print(f"round {round_ + 1}, {workers} worker(s): {runs[-1]}", file=sys.stderr, flush=True)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     default_locust = shutil.which("locust") or "/tmp/locust-venv/bin/locust"
     parser.add_argument("--locust", default=default_locust)
+    parser.add_argument("--baseline", type=Path, help="a directory holding another dispatcher")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.baseline and not (args.baseline / "dispatcher" / "cli.py").exists():
+        raise SystemExit(f"--baseline {args.baseline}: no dispatcher package there")
     seconds = args.seconds
     rows: list[tuple[str, float]] = []
     missing: list[str] = []
+    pairs: dict[int, list[tuple[float, float]]] = {}  # workers -> (this, baseline) per round
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         receiver, url, receiver_name = start_receiver(tmp)
@@ -133,9 +170,15 @@ def main() -> None:
             rows.append(("webhook-sim load --rate max --http-client aiohttp (1 worker)",
                          data["rate"]["achieved_per_s"]))  # fmt: skip
             for workers in sorted({1, cores}):
+                label = f"webhook-sim load --rate max ({workers} worker{'s' * (workers > 1)})"
+                if args.baseline:
+                    pairs[workers] = side_by_side(url, seconds, workers, tmp, args)
+                    for i, name in enumerate((label, f"{label}, baseline")):
+                        rows.append((name, statistics.median(p[i] for p in pairs[workers])))
+                        print(rows[-1], file=sys.stderr, flush=True)
+                    continue
                 data = webhook_sim(url, seconds, workers, tmp)
-                rows.append((f"webhook-sim load --rate max ({workers} worker{'s' * (workers > 1)})",
-                             data["rate"]["achieved_per_s"]))  # fmt: skip
+                rows.append((label, data["rate"]["achieved_per_s"]))
                 print(rows[-1], file=sys.stderr, flush=True)
             if Path(args.locust).exists():
                 for processes in sorted({1, cores}):
@@ -184,6 +227,19 @@ def main() -> None:
         print(f"| {name} | {value:,.0f} | {vs_locust} | {vs_hey} |")
     if missing:
         print(f"\nNot installed, left out: {', '.join(missing)}.")
+    if pairs:
+        print(f"\nThis version against the baseline ({args.baseline}), run in turns:\n")
+        print(
+            "| workers | this /s, per round | baseline /s, per round | ratio per round | median |"
+        )
+        print("|---:|---|---|---|---:|")
+        for workers, runs in pairs.items():
+            ratios = [this / base for this, base in runs]
+            print(
+                f"| {workers} | {', '.join(f'{t:,.0f}' for t, _ in runs)} "
+                f"| {', '.join(f'{b:,.0f}' for _, b in runs)} "
+                f"| {', '.join(f'{r:.3f}' for r in ratios)} | {statistics.median(ratios):.3f} |"
+            )
     print("\n| sender at 1,000/s | p50 ms | p99 ms | achieved /s |")
     print("|---|---:|---:|---:|")
     for name, p50, p99, achieved in fidelity:

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 # An arrival that starts later than this after its instant, with a slot free, is late. Never
 # below a few ticks of the event loop's clock: uvloop's ticks in whole milliseconds, so 2 ms of
 # "lateness" can be nothing but rounding.
-LATE_MIN_S = 0.005
+LATE_MIN_S = 0.010
 LATE_CLOCK_TICKS = 4
 # The start-up transient (the first connections, the first timers) is not the steady state.
 WARMUP_S = 1.0
 # Saturated: more than this share of the arrivals after the warm-up started late ...
 LATE_SHARE = 0.01
 # ... in at least this many distinct seconds (a lone stall is not a trend) ...
-LATE_SECONDS = 2
+LATE_SECONDS = 3
 # ... or the event loop ran its 10 ms probe timer this much late at p99 after the warm-up.
 LAG_P99_MS = 20.0
 

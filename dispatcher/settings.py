@@ -33,7 +33,7 @@ from yarl import URL
 from . import credentials
 from .contract import NOTIFIED_STATUSES, RESULTS, Flow, PayloadProfile
 from .errors import ConfigError
-from .redact import REDACTOR
+from .redact import MIN_LENGTH, REDACTOR
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -331,9 +331,10 @@ class Settings(BaseModel):
         try:
             ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(value))
         except ssl.SSLError as exc:
-            raise ValueError(
-                f"not a PEM file of CA certificates ({exc.reason or exc.strerror})"
-            ) from None
+            # OpenSSL's reason is a name (NO_CERTIFICATE_OR_CRL_FOUND) or, for a damaged
+            # block, absent; its full text ends with a C source location nobody needs.
+            reason = exc.reason or "a certificate block is damaged"
+            raise ValueError(f"not a PEM file of CA certificates ({reason})") from None
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot load it ({getattr(exc, 'strerror', None) or exc})") from None
         return value
@@ -769,14 +770,29 @@ def describe_validation_error(
     if not loc or isinstance(value, Mapping):
         # A cross-field rule: its message names the keys (as flags, where flags set them), and
         # the input is a whole table that may hold secrets.
+        if layer is not None and any(
+            _mentions(message, key) for key in layer[1] - (flag_keys or set())
+        ):
+            prefix = f"{layer[0]}: "
         return f"{prefix}{_flag_names(message, flag_keys)}{more}"
     if loc[-1] in SECRET_KEYS or loc == ("auth",):
         shown = "***"
     elif loc[-1] in URL_KEYS and isinstance(value, str):
         shown = _short(redact_url(value))
+    elif loc[-1] == "ca_bundle" and isinstance(value, str):
+        shown = _short(Path(value))
     else:
         shown = _short(value)
     return f"{where} = {shown}: {message}{more}"
+
+
+def _key_pattern(key: str) -> str:
+    # Whole keys only: interval_s is not the tail of max_interval_s, nor auth.basic of "basic".
+    return rf"(?<![\w.-]){re.escape(key)}(?![\w.])"
+
+
+def _mentions(message: str, key: str) -> bool:
+    return re.search(_key_pattern(key), message) is not None
 
 
 def _flag_names(message: str, flag_keys: set[str] | None) -> str:
@@ -784,7 +800,7 @@ def _flag_names(message: str, flag_keys: set[str] | None) -> str:
     for key in sorted(flag_keys or (), key=len, reverse=True):
         flag = FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
         # A flag name is "--" and letters: safe as a replacement template.
-        message = re.sub(rf"(?<![\w.-]){re.escape(key)}(?![\w.])", flag, message)
+        message = re.sub(_key_pattern(key), flag, message)
     return message
 
 
@@ -825,6 +841,8 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    # As in REDACTOR: a one- or two-character secret is not searched for in free text.
     for value in secrets:
-        text = text.replace(value, "***")
+        if len(value) >= MIN_LENGTH:
+            text = text.replace(value, "***")
     return REDACTOR.scrub(text)

@@ -73,8 +73,34 @@ def test_any_profile_gives_its_total_in_order(
         ("0:5,0:6", "rising times"),
         ("0:five,1s:5", "not a number"),
         ("0-5,1s:5", "is not TIME:RATE"),
+        ("0:1e308,1h:1e308", r"rate '1e308' must be from 0 to 1000000 per second"),
+        ("0:inf,1s:5", "rate 'inf' must be from 0 to 1000000"),
+        ("0:nan,1s:5", "rate 'nan' must be from 0 to 1000000"),
+        ("0:-1,1s:5", "rate '-1' must be from 0 to 1000000"),
+        ("0:5,169h:5", r"--ramp = '169h': at most 168h \(a week\)"),
+        ("0:0,1h:0", "asks for less than one arrival in all"),
+        ("0:0.1,1s:0.1", "asks for less than one arrival in all"),
     ],
 )
 def test_bad_ramps(text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as info:
         RateProfile.parse_ramp(text)
+    assert "\n" not in str(info.value)
+
+
+def test_the_largest_ramp_still_has_an_exact_count() -> None:
+    # The bounds keep every arrival index exact in a float, so the schedule always ends.
+    profile = RateProfile.parse_ramp("0:1000000,168h:1000000")
+    assert profile.total == 1_000_000 * 168 * 3600
+    assert profile.total < 2**53
+
+
+@pytest.mark.parametrize("text", ["169h", "604801", "9" * 5000, "9" * 400 + "ms", "\u0663s"])
+def test_durations_beyond_a_week_or_not_ascii_are_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"^--duration = '") as info:
+        parse_duration(text)
+    assert len(str(info.value)) < 200
+
+
+def test_a_week_is_allowed() -> None:
+    assert parse_duration("168h") == 7 * 24 * 3600

@@ -43,6 +43,13 @@ def run(request: pytest.FixtureRequest) -> Run:
     return LOOPS[request.param]
 
 
+def transport(client: HttpClient, max_body_bytes: int = 65536) -> Transport:
+    # Plain HTTP only, so no CA store to load: that takes up to 0.2 s on a busy machine.
+    return Transport(
+        timeout_s=SAFETY_S, max_body_bytes=max_body_bytes, insecure=True, client=client
+    )
+
+
 def ok(body: bytes = b"", status: int = 200) -> Outcome:
     return (status, body, False)
 
@@ -278,7 +285,7 @@ def test_both_clients_give_the_same_verdict(run: Run, case: Case) -> None:
         outcomes = []
         async with (
             RawServer(case.script) as server,
-            Transport(timeout_s=SAFETY_S, max_body_bytes=case.max_body_bytes, client=client) as t,
+            transport(client, max_body_bytes=case.max_body_bytes) as t,
         ):
             for _ in case.expected:
                 outcomes.append(await send(t, server.url, **case.headers))
@@ -302,7 +309,7 @@ def test_non_ascii_retry_after(run: Run, raw: bytes, header: str) -> None:
     script = answer(b"HTTP/1.1 503 Busy\r\nRetry-After: " + raw + b"\r\nContent-Length: 0\r\n\r\n")
 
     async def seen(client: HttpClient) -> tuple[int, str | None]:
-        async with RawServer(script) as server, Transport(timeout_s=SAFETY_S, client=client) as t:
+        async with RawServer(script) as server, transport(client) as t:
             resp = await t.request("POST", server.url, headers=JSON, data=b"{}")
             return resp.status, resp.headers.get("Retry-After")
 
@@ -312,7 +319,7 @@ def test_non_ascii_retry_after(run: Run, raw: bytes, header: str) -> None:
 @pytest.mark.parametrize("client", CLIENTS)
 def test_refused_port(run: Run, client: HttpClient) -> None:
     async def go() -> None:
-        async with Transport(timeout_s=SAFETY_S, client=client) as t:
+        async with transport(client) as t:
             assert await send(t, f"http://127.0.0.1:{closed_port()}/") == error("refused")
 
     run(go())
@@ -325,7 +332,7 @@ def test_control_characters_in_headers_are_refused_before_sending(
     async def go() -> RawServer:
         async with (
             RawServer(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as server,
-            Transport(timeout_s=SAFETY_S, client=client) as t,
+            transport(client) as t,
         ):
             for headers in (
                 {"Authorization": "Bearer abc\r\nX-Injected: 1"},
@@ -364,7 +371,7 @@ def test_injected_token_is_an_attempt_failure(run: Run, client: HttpClient, sour
     async def go() -> tuple[AttemptResult, RawServer]:
         async with (
             RawServer(_token_endpoint) as server,
-            Transport(timeout_s=SAFETY_S, client=client) as t,
+            transport(client) as t,
         ):
             auth: Auth = (
                 ApiKeyAuth("X-Api-Key:abc\r\nX-Injected: 1")
@@ -384,7 +391,7 @@ def test_userinfo_is_never_sent(run: Run, client: HttpClient) -> None:
     async def go() -> RawServer:
         async with (
             RawServer(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as server,
-            Transport(timeout_s=SAFETY_S, client=client) as t,
+            transport(client) as t,
         ):
             url = server.url.replace("http://", "http://someone:s3cret@")
             assert await send(t, url + "path?q=1") == ok()
@@ -412,7 +419,7 @@ def test_each_request_gets_its_own_answer_after_interim_ones(run: Run, client: H
             n += 1
 
     async def go() -> tuple[list[Outcome], RawServer]:
-        async with RawServer(numbered) as server, Transport(timeout_s=SAFETY_S, client=client) as t:
+        async with RawServer(numbered) as server, transport(client) as t:
             return [await send(t, server.url) for _ in range(20)], server
 
     answers, server = run(go())
@@ -434,7 +441,7 @@ def test_unsolicited_bytes_retire_an_idle_connection(run: Run) -> None:
             await answer(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")(conn)
 
     async def go() -> None:
-        async with RawServer(script) as server, Transport(timeout_s=SAFETY_S, client="lean") as t:
+        async with RawServer(script) as server, transport("lean") as t:
             assert await send(t, server.url) == ok(b"first")
             async with asyncio.timeout(SAFETY_S):
                 await (await server.connection(0)).peer_closed.wait()

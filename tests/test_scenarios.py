@@ -106,6 +106,16 @@ def test_flags_override_scenario_settings(
         ("name: x\nsettings: {colour: 1}\n", "unknown key 'colour' (allowed: url, flow"),
         ("traffic: {count: 1}\n", "name"),
         ("- a list\n", "a scenario is a table"),
+        ("name: &n x\n", "line 1: YAML anchors and aliases are not allowed (found anchor 'n')"),
+        ("name: x\nsettings: {url: *u}\n", "YAML anchors and aliases are not allowed"),
+        ('name: "a\\x1b[2J"\n', "name = 'a\\x1b[2J': must not contain control characters"),
+        ("name: ''\n", "name = '': String should have at least 1 character"),
+        ("name: x\nsettings: {max_interval_s: 1, interval_s: 5}\n", "settings: max_interval_s"),
+        (
+            "name: x\nsettings: {auth: {token_url: 'http://u:pw@127.0.0.1:9/t'}}\n",
+            "settings: auth.token_url = 'http://***@127.0.0.1:9/t': credentials in the URL",
+        ),
+        ("name: x\ntraffic: {count: " + "9" * 5000 + "}\n", "a number has more than 4300"),
     ],
 )
 def test_bad_scenarios_name_file_key_and_rule(

@@ -48,18 +48,18 @@ class CountingBloom:
         self.keys = 0
         self._counters = bytearray(self.size)
 
-    def _positions(self, h: int) -> list[int]:
-        low, high = h & _MASK64, (h >> 64) | 1
-        return [(low + i * high) % self.size for i in range(self.hashes)]
+    def positions(self, h: int) -> list[int]:
+        """Where `h` lives: Kirsch-Mitzenmacher double hashing over the digest's two halves.
+        Filters of the same capacity and rate share them, so a caller computes them once."""
+        low, high, size = h & _MASK64, (h >> 64) | 1, self.size
+        return [(low + i * high) % size for i in range(self.hashes)]
 
-    def get(self, h: int) -> int:
-        counters = self._counters
-        return min(counters[p] for p in self._positions(h))
+    def get(self, positions: list[int]) -> int:
+        return min(map(self._counters.__getitem__, positions))
 
-    def put(self, h: int, value: int) -> None:
-        positions = self._positions(h)
+    def put(self, positions: list[int], value: int) -> None:
         counters = self._counters
-        if min(counters[p] for p in positions) == 0:
+        if min(map(counters.__getitem__, positions)) == 0:
             self.keys += 1
         for p in positions:
             if counters[p] < value:
@@ -82,26 +82,40 @@ class NotificationMemory:
         self._old: CountingBloom | None = None
         self._new: CountingBloom | None = None
         self.rotations = 0
+        self._last: tuple[int, list[int]] = (-1, [])  # a digest and its positions
+        self._written: tuple[int, int] = (-1, 0)  # the last digest written to a filter, its value
 
     @property
     def approximate(self) -> bool:
         return self._new is not None
+
+    def _positions(self, h: int, generation: CountingBloom) -> list[int]:
+        # The receiver asks about the same notification up to three times in a row.
+        if self._last[0] != h:
+            self._last = (h, generation.positions(h))
+        return self._last[1]
 
     def _value(self, h: int) -> tuple[int, bool]:
         """The stored value and whether the key lives in the exact dict."""
         value = self._exact.get(h)
         if value is not None:
             return value, True
-        found = 0
-        for generation in (self._old, self._new):
-            if generation is not None:
-                found = max(found, generation.get(h))
+        if self._new is None:
+            return 0, False
+        if self._written[0] == h:
+            # Just written: reading the filter again costs a cache miss per hash.
+            return self._written[1], False
+        positions = self._positions(h, self._new)
+        found = self._new.get(positions)
+        if self._old is not None:
+            found = max(found, self._old.get(positions))
         return found, False
 
     def _store(self, h: int, value: int, exact: bool) -> None:
         if exact or len(self._exact) < self.exact_keys:
             self._exact[h] = value
             return
+        self._written = (h, value)
         if self._new is None:
             self._new = self._generation()
         elif self._new.full:
@@ -109,7 +123,7 @@ class NotificationMemory:
             self.rotations += 1
         # A key read from the older generation moves to the newer one, so a notification
         # still being retried is not forgotten when the older one goes.
-        self._new.put(h, value)
+        self._new.put(self._positions(h, self._new), value)
 
     def _generation(self) -> CountingBloom:
         # The two generations are consulted together: each gets half the stated bound.
