@@ -1053,6 +1053,7 @@ def platform(
     from .platform.api import PlatformConfig
     from .platform.keys import load_keys
     from .platform.world import Mix
+    from .receiver.quietlog import one_line_logger, quietly
     from .receiver.serving import check_port
 
     check_port(port)
@@ -1105,7 +1106,8 @@ def platform(
     _warn_insecure(settings, console)
     # One line per token answer (saying whether the signature was verified), and warnings.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    report = _run_fast(_serve_platform(settings, platform_config, host, port, console))
+    serving = _serve_platform(settings, platform_config, host, port, console)
+    report = _run_fast(quietly(serving, one_line_logger("webhook_sim.platform")))
     if report_json is not None:
         write_json(report_json, report)
         console.print(f"report written to {report_json}")

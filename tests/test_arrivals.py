@@ -6,7 +6,7 @@ import itertools
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.arrivals import RateProfile, parse_duration
@@ -47,6 +47,8 @@ def test_ramp_follows_the_integral() -> None:
     assert offsets == sorted(offsets)
 
 
+# Up to ~60,000 offsets per example: no wall-clock deadline, which a busy machine would miss.
+@settings(deadline=None)
 @given(
     points=st.lists(st.tuples(st.floats(0.1, 5), st.floats(0, 3000)), min_size=1, max_size=4),
     start=st.floats(0, 3000),

@@ -21,6 +21,7 @@ import pytest
 
 from dispatcher.payloads import PayloadFactory
 from dispatcher.platform.api import PlatformConfig, start_platform
+from dispatcher.receiver import quietlog
 from dispatcher.receiver.dedup import CountingBloom, NotificationMemory, digest
 from dispatcher.tokens import TokenStore
 
@@ -364,6 +365,7 @@ async def test_fail_first_counts_deliveries_in_the_approximate_memory(
 
 def test_counting_bloom_stays_within_its_false_positive_rate() -> None:
     bloom = CountingBloom(capacity=2000, fp_rate=0.01)
+
     def at(name: str) -> list[int]:
         return bloom.positions(digest(name, "3"))
 
@@ -397,3 +399,23 @@ def test_token_store_stays_bounded() -> None:
     assert len(store) <= 8
     assert store.problem(f"Bearer {tokens[-1]}") is None
     assert store.problem(f"Bearer {tokens[0]}") == "unknown token"
+
+
+def test_log_lines_are_single_budgeted_and_say_where_a_bug_was(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(quietlog.time, "monotonic", lambda: clock[0])
+    log = quietlog.one_line_logger("webhook_sim.test", per_second=5)
+    for _ in range(12):
+        try:
+            {}["missing"]  # the bug being logged
+        except KeyError:
+            log.exception("Error handling request from %s", "127.0.0.1")
+    clock[0] += 1.0  # a second later: the budget is back, and says what it held back
+    log.info("next")
+    lines = [r.getMessage() for r in caplog.records if r.name == "webhook_sim.test"]
+    assert len(lines) == 7
+    assert lines[0].startswith("Error handling request from 127.0.0.1: KeyError: 'missing' (at ")
+    assert "test_servers.py" in lines[0]
+    assert lines[5:] == ["(7 similar lines suppressed)", "next"]

@@ -281,8 +281,7 @@ class Sandbox:
         )
 
     def app(self, limits: ServerLimits | None = None) -> web.Application:
-        guard = guard_middleware(limits or self.limits(), lambda status, reason: _json_error(
-            status, reason))  # fmt: skip
+        guard = guard_middleware(limits or self.limits(), _json_error)
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
         app.router.add_post(TOKEN_PATH, self.token)
         app.router.add_get(STATS_PATH, self.stats)

@@ -13,12 +13,14 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import MutableMapping
-from typing import Any
+import traceback
+from collections.abc import Coroutine, MutableMapping
+from typing import Any, TypeVar
 
 from aiohttp.http_exceptions import HttpProcessingError
 
 Log = logging.LoggerAdapter[logging.Logger]
+T = TypeVar("T")
 
 
 class _Budget:
@@ -41,12 +43,19 @@ class _Budget:
         return True, missed
 
 
-def describe(exc: BaseException | None) -> str:
-    """An exception as one short line."""
+def describe(exc: BaseException | None, *, where: bool = False) -> str:
+    """An exception as one short line; `where`: with the place a bug raised it (for logs only,
+    never for an answer to a client)."""
     if exc is None:
         return ""
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+    line = f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if where and frames and not isinstance(exc, HttpProcessingError | OSError):
+        # A bug in a handler: where it was raised is worth the few characters it costs.
+        last = frames[-1]
+        line += f" (at {last.filename}:{last.lineno} in {last.name})"
+    return line
 
 
 def _exception(exc_info: Any) -> BaseException | None:
@@ -67,7 +76,7 @@ class _OneLine(logging.LoggerAdapter[logging.Logger]):
         kwargs.pop("stack_info", None)
         exc = _exception(kwargs.pop("exc_info", None))
         if exc is not None:
-            msg = f"{msg}: {describe(exc)}"
+            msg = f"{msg}: {describe(exc, where=True)}"
         return msg, kwargs
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
@@ -96,7 +105,13 @@ def quiet_loop_errors(log: Log) -> None:
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        detail = f": {describe(exc)}" if isinstance(exc, BaseException) else ""
+        detail = f": {describe(exc, where=True)}" if isinstance(exc, BaseException) else ""
         log.error("%s%s", context.get("message", "event loop error"), detail)
 
     asyncio.get_running_loop().set_exception_handler(handler)
+
+
+async def quietly(work: Coroutine[Any, Any, T], log: Log) -> T:
+    """`work`, with the loop's own errors made single budgeted lines (quiet_loop_errors)."""
+    quiet_loop_errors(log)
+    return await work
