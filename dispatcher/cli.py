@@ -278,6 +278,18 @@ def send(
     return 1
 
 
+def _check_url(flag: str, value: str | None) -> None:
+    """The same rules as --url (absolute http(s), no credentials, a valid host)."""
+    if value is None:
+        return
+    from .settings import redact_url, validate_url
+
+    try:
+        validate_url(value)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} = {redact_url(value)!r}: {exc}") from None
+
+
 def _check_uuid(value: str) -> None:
     import uuid
 
@@ -618,6 +630,12 @@ def check(
             raise ConfigError(f"{name} = {value}: must be more than 0 seconds, at most 3600")
     if not 1 <= fallback_count <= 1000:
         raise ConfigError(f"--fallback-count = {fallback_count}: must be between 1 and 1000")
+    for url_flag, url_value in (
+        ("--platform", platform_url),
+        ("--fallback-create-url", fallback_create_url),
+        ("--verify-url", verify_url.replace("{id}", "id") if verify_url else None),
+    ):
+        _check_url(url_flag, url_value)
     if verify_url is not None and "{id}" not in verify_url:
         raise ConfigError(f"--verify-url = {verify_url!r}: must contain {{id}}")
     settings = build_settings(

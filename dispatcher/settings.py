@@ -105,12 +105,13 @@ def redact_url(text: str) -> str:
     return _USERINFO.sub(lambda m: f"{m.group(1)}***@", text, count=1)
 
 
-def _http_url(value: str, *, credentials_hint: str) -> str:
+def _http_url(value: str, *, credentials_hint: str | None) -> str:
+    refusal = "credentials in the URL are not allowed" + (
+        f" (pass them as {credentials_hint})" if credentials_hint else ""
+    )
     # Refused before parsing, so no parser's message can quote the password.
     if _USERINFO.match(value):
-        raise ValueError(
-            f"credentials in the URL are not allowed (pass them as {credentials_hint})"
-        )
+        raise ValueError(refusal)
     if re.search(r"[\x00-\x20\x7f]", value):
         raise ValueError("must not contain spaces or control characters")
     try:
@@ -121,9 +122,7 @@ def _http_url(value: str, *, credentials_hint: str) -> str:
     if url.scheme not in ("http", "https") or not host:
         raise ValueError("must be an absolute http:// or https:// URL")
     if url.raw_user or url.raw_password:
-        raise ValueError(
-            f"credentials in the URL are not allowed (pass them as {credentials_hint})"
-        )
+        raise ValueError(refusal)
     _check_host(host)
     return value
 
@@ -140,12 +139,16 @@ def _check_host(host: str) -> None:
 
 
 def _receiver_url(value: str) -> str:
-    # "--basic=USER:PASS", not "--basic USER:PASS": the CLI's redactor masks "basic <word>".
-    return _http_url(value, credentials_hint="--basic=USER:PASS or auth.basic")
+    return _http_url(value, credentials_hint="--basic USER:PASS or auth.basic")
 
 
 def _token_url(value: str) -> str:
     return _http_url(value, credentials_hint="--client-id and --client-secret")
+
+
+def validate_url(value: str) -> str:
+    """An http(s) URL webhook-sim calls other than the receiver (--platform, --verify-url)."""
+    return _http_url(value, credentials_hint=None)
 
 
 HttpUrl = Annotated[str, AfterValidator(_receiver_url)]

@@ -276,7 +276,7 @@ def test_credentials_in_the_url_are_refused_and_never_echoed(
     line = refused(capsys, "send", "--url", f"http://user:{PASSWORD}@127.0.0.1:9/h")
     assert line == (
         "--url = 'http://***@127.0.0.1:9/h': credentials in the URL are not allowed "
-        "(pass them as --basic=USER:PASS or auth.basic)"
+        "(pass them as --basic USER:PASS or auth.basic)"
     )
     path = write(tmp_path, "c.toml", f'url = "https://user:{PASSWORD}@example.test/h"\n')
     line = refused(capsys, "send", "--config", str(path))
@@ -460,3 +460,22 @@ def test_validation_messages_are_one_line_from_the_library_too() -> None:
     with pytest.raises(ConfigError) as info:
         build_settings(flags={"url": URL, "headers": ["X-A:\x00"]}, env={})
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--platform", "http://u:Pw-x1@127.0.0.1:1/", "credentials in the URL are not allowed"),
+        ("--fallback-create-url", "not a url", "must not contain spaces"),
+        ("--verify-url", "ftp://x/{id}", "must be an absolute http:// or https:// URL"),
+    ],
+)
+def test_check_url_flags_follow_the_url_rules(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str, expected: str
+) -> None:
+    assert main(["check", "--url", "http://127.0.0.1:9/", flag, value]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert flag in err
+    assert expected in err
+    assert "Pw-x1" not in err
