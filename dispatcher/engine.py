@@ -276,7 +276,11 @@ class Engine:
             now = loop.time()
             if now >= self._deadline:
                 return  # the graceful stop is over: what is left is cancelled
-            if not plan_done and now >= ends_at:
+            busy = m.in_flight >= m.limit or self._paused_until > now
+            # Past the duration, an arrival that was due before it still starts if a slot is
+            # free (the sender or a timer was a little late); one still waiting for a slot is
+            # dropped, as k6 drops iterations no VU was free for.
+            if not plan_done and now >= ends_at and (schedule is None or busy):
                 plan_done = True
                 self._end_arrivals(now)
                 m.dropped += (next_due is not None) + sum(1 for _ in schedule or ())
@@ -284,7 +288,7 @@ class Engine:
             idle = plan_done and m.in_flight == 0
             if idle and (not self._retries or self._retries[0].due >= self._deadline):
                 return  # nothing left that could still finish in time
-            if m.in_flight >= m.limit or self._paused_until > now:
+            if busy:
                 self._busy_at = now
                 wake = min(self._deadline, ends_at if not plan_done else math.inf)
                 if self._paused_until > now:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
+
+from aiohttp import web
 
 from dispatcher.auth import Auth
 from dispatcher.delivery import AttemptResult
@@ -78,3 +81,15 @@ def watched_engine(s: Settings, **options: Any) -> tuple[Engine, Until]:
 async def reached(event: asyncio.Event, timeout_s: float = 60) -> None:
     async with asyncio.timeout(timeout_s):
         await event.wait()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """An aiohttp app on a free loopback port for the block's duration; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

@@ -26,7 +26,7 @@ from dispatcher.saturation import judge_sender
 from dispatcher.settings import TrafficSettings
 
 from .conftest import StartReceiver
-from .helpers import deliver, settings
+from .helpers import deliver, serving, settings
 
 
 @pytest.fixture
@@ -66,11 +66,8 @@ async def refusing() -> AsyncIterator[tuple[str, dict[str, int]]]:
     app = web.Application()
     app.router.add_post("/token", token)
     app.router.add_post("/hook", notify)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url, seen
 
 
 # Every send counted ----------------------------------------------------------------------------

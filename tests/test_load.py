@@ -19,7 +19,7 @@ from dispatcher.load import LoadPlan, run_share
 from dispatcher.metrics import summarize_ms
 from dispatcher.settings import TrafficSettings
 
-from .helpers import settings
+from .helpers import serving, settings
 
 Receiver = Callable[..., str]
 
@@ -42,11 +42,8 @@ async def stalling() -> AsyncIterator[tuple[str, asyncio.Event]]:
 
     app = web.Application()
     app.router.add_post("/", handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/", open_
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url + "/", open_
 
 
 async def test_coordinated_omission_is_corrected(stalling: tuple[str, asyncio.Event]) -> None:

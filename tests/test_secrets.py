@@ -18,6 +18,8 @@ from aiohttp import web
 
 from dispatcher.cli import main
 
+from .helpers import serving
+
 BASIC = "alice:Pw-basic-9d2"
 API_KEY = "X-API-Key: Key-api-5e1"  # a space after the colon escaped redaction before
 CLIENT_SECRET = "Cs-oauth-3b8"
@@ -48,20 +50,17 @@ def echo() -> Iterator[str]:
         app = web.Application()
         app.router.add_post("/token", token)
         app.router.add_post("/hook", hook)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        box["port"] = runner.addresses[0][1]
-        stop = asyncio.Event()
-        box["stop"] = (asyncio.get_running_loop(), stop)
-        ready.set()
-        await stop.wait()
-        await runner.cleanup()
+        async with serving(app) as url:
+            box["url"] = url
+            stop = asyncio.Event()
+            box["stop"] = (asyncio.get_running_loop(), stop)
+            ready.set()
+            await stop.wait()
 
     thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
     thread.start()
     assert ready.wait(60)
-    yield f"http://127.0.0.1:{box['port']}"
+    yield str(box["url"])
     loop, stop = box["stop"]  # type: ignore[misc]
     loop.call_soon_threadsafe(stop.set)
     thread.join(60)
