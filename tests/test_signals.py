@@ -231,3 +231,20 @@ def test_platform_second_signal_during_shutdown_still_reports(
     proc.send_signal(signal.SIGINT)
     _finish(proc, 130)
     assert json.loads(out_file.read_text())["interrupted"] == "SIGINT"
+
+
+@pytest.mark.parametrize("command", ["send", "receiver", "demo"])
+def test_every_other_command_stops_cleanly(
+    receiver_process: Receiver,
+    spawn: Callable[..., subprocess.Popen[str]],
+    command: str,
+) -> None:
+    if command == "send":
+        argv = ["send", "--url", receiver_process("--latency-ms", "60000")]
+    else:
+        argv = {"receiver": ["receiver", "--port", "0"], "demo": ["demo"]}[command]
+    proc = spawn(*argv)
+    _until(lambda: _catches_sigterm(proc.pid), "handlers installed")
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    _finish(proc, 130)
