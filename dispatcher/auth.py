@@ -56,12 +56,9 @@ class BasicAuth:
         return False
 
 
-api_key_header = credentials.split_api_key  # the one parser; kept under its old name
-
-
 class ApiKeyAuth:
     def __init__(self, spec: str) -> None:
-        name, value = api_key_header(spec)
+        name, value = credentials.split_api_key(spec)
         self._headers = {name: value}
 
     async def headers(self, transport: Transport) -> dict[str, str]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .auth import Auth, api_key_header, from_settings
+from .auth import Auth, from_settings
+from .credentials import split_api_key
 from .engine import Engine, EngineOptions, Outcome
 from .payloads import PayloadFactory, notification
 from .receiver import ReceiverConfig, RunningReceiver, start_receiver
@@ -175,7 +176,7 @@ async def _run_case(
     latencies = [a.latency_s for note in trace.order for a in trace.attempts[id(note)]]
     auth_label: str = settings.auth.type
     if settings.auth.api_key is not None:
-        header = api_key_header(settings.auth.api_key.get_secret_value())[0]
+        header = split_api_key(settings.auth.api_key.get_secret_value())[0]
         auth_label += f" ({header})"
     return CaseResult(
         case,

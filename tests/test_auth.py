@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from dispatcher.auth import OAuth2ClientCredentials, api_key_header
+from dispatcher.auth import OAuth2ClientCredentials
+from dispatcher.credentials import split_api_key
 from dispatcher.payloads import PayloadFactory, notification
 
 from .conftest import StartReceiver
@@ -25,7 +26,7 @@ from .helpers import deliver, outcomes, settings
     ],
 )
 def test_api_key_splits_on_the_first_colon(spec: str, header: tuple[str, str]) -> None:
-    assert api_key_header(spec) == header
+    assert split_api_key(spec) == header
 
 
 @pytest.mark.parametrize(
@@ -138,3 +139,18 @@ async def test_wrong_client_secret_is_a_token_failure_shared_by_concurrent_sends
     assert r.state.token_requests <= 2 * 2
     assert "nope" not in str(trace.attempts)
     assert "csecret" not in str(trace.attempts)
+
+
+def test_the_other_side_of_the_wire_imports_no_sending_code() -> None:
+    """The receiver and the platform mock parse credentials with the same functions as the
+    sender (dispatcher.credentials) but never load the sender's client or auth flows."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dispatcher.receiver.app, dispatcher.receiver.validate\n"
+        "client = {'dispatcher.auth', 'dispatcher.transport', 'dispatcher.leanhttp', 'authlib'}\n"
+        "print(sorted(m for m in sys.modules if m in client))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -26,8 +26,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .. import USER_AGENT
-from ..auth import Auth, NoAuth, api_key_header
+from ..auth import Auth, NoAuth
 from ..contract import NOTIFIED_STATUSES, RESULTS, STATE_FINISHED
+from ..credentials import split_api_key
 from ..delivery import AttemptResult
 from ..engine import Engine, EngineOptions
 from ..errors import DeliveryError
@@ -334,7 +335,7 @@ def _wrong_credentials(auth: AuthSettings) -> tuple[str, Auth]:
         token = base64.b64encode(f"{user}:webhook-sim-wrong-password".encode()).decode()
         return "a wrong password", _Forged({"Authorization": f"Basic {token}"})
     if auth.type == "api-key" and auth.api_key is not None:
-        header, _ = api_key_header(auth.api_key.get_secret_value())
+        header, _ = split_api_key(auth.api_key.get_secret_value())
         return f"a wrong {header}", _Forged({header: "webhook-sim-wrong-key"})
     return "a bearer token the provider never issued", _Forged(
         {"Authorization": "Bearer webhook-sim-forged-token"}

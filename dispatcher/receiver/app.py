@@ -22,8 +22,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from ..auth import api_key_header
 from ..contract import FINAL_STATUSES
+from ..credentials import split_api_key
 from ..errors import ConfigError
 from ..tokens import TokenStore
 from .dedup import NotificationMemory, digest
@@ -263,7 +263,7 @@ class Sandbox:
                 "Basic " + base64.b64encode(raw).decode(),
             )
         elif config.auth == "api-key" and config.api_key is not None:
-            self._expected = api_key_header(config.api_key.get_secret_value())
+            self._expected = split_api_key(config.api_key.get_secret_value())
         else:
             self._expected = None
 
