@@ -1,10 +1,21 @@
-"""webhook-sim: plays the Unico IDCloud platform's side of the webhook contract."""
+"""webhook-sim: plays the Unico IDCloud platform's side of the webhook contract.
 
-from importlib.metadata import PackageNotFoundError, version
+Nothing is imported here eagerly: `python -m dispatcher` must take over the stop signals
+before the interpreter spends any time on imports (see `dispatcher.__main__`).
+"""
 
-try:
-    __version__ = version("webhook-sim")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+from __future__ import annotations
 
-USER_AGENT = f"webhook-sim/{__version__}"
+
+def __getattr__(name: str) -> str:
+    """`__version__` and `USER_AGENT`, read from the installed metadata on first use."""
+    if name not in ("__version__", "USER_AGENT"):
+        raise AttributeError(f"module 'dispatcher' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("webhook-sim")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        found = "0.0.0"
+    globals().update(__version__=found, USER_AGENT=f"webhook-sim/{found}")
+    return str(globals()[name])

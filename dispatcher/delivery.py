@@ -15,7 +15,8 @@ from .auth import Auth
 from .backoff import parse_retry_after
 from .errors import DeliveryError
 from .payloads import Notification
-from .transport import Response, Transport
+from .redact import REDACTOR
+from .transport import Response, Transport, check_headers
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -44,9 +45,12 @@ class AttemptResult:
 
 
 def _excerpt(resp: Response, limit: int = 200) -> str:
-    text = resp.body[:limit].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text + ("…" if len(resp.body) > limit or resp.truncated else "")
+    # Masked before it is cut: a secret the receiver echoed across the cut would otherwise
+    # leave its first characters behind, where no redaction can recognise them.
+    window = resp.body[: limit + REDACTOR.margin]
+    text = REDACTOR.scrub(" ".join(window.decode("utf-8", "replace").split()))
+    more = len(text) > limit or len(resp.body) > len(window) or resp.truncated
+    return text[:limit] + ("…" if more else "")
 
 
 async def attempt(
@@ -67,6 +71,7 @@ async def attempt(
     try:
         headers = {**JSON_HEADERS, **dict(extra_headers)}
         sent = await auth.headers(transport)
+        check_headers({**headers, **sent})  # a request refused here was never sent
         requests += 1
         if on_request is not None:
             on_request(False)
@@ -74,6 +79,7 @@ async def attempt(
         if resp.status == 401 and auth.unauthorized(sent):
             reauthenticated = True
             sent = await auth.headers(transport)
+            check_headers(sent)
             requests += 1
             if on_request is not None:
                 on_request(True)
@@ -88,7 +94,7 @@ async def attempt(
         retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
     detail = _excerpt(resp)
     if 300 <= resp.status < 400 and "Location" in resp.headers:
-        detail = f"redirect to {resp.headers['Location']} (not followed)"
+        detail = REDACTOR.scrub(f"redirect to {resp.headers['Location'][:500]} (not followed)")
     return AttemptResult(
         number,
         resp.status,

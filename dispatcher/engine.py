@@ -12,6 +12,7 @@ attempt failed) or cancelled (the run was stopped first).
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import math
@@ -109,6 +110,7 @@ class _Pending:
     note: Notification
     intended: float  # loop time the next attempt is meant to start
     attempts: int = 0
+    running: bool = False  # its current attempt's coroutine has taken its first step
 
 
 @dataclass(order=True, slots=True)
@@ -270,6 +272,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         m = self.metrics
         plan_done = False
+        exhausted = False  # open model: the schedule has no arrival left before the duration
         next_due: float | None = None  # open model: when the next fresh notification is due
         ends_at = self._t0 + duration_s if duration_s is not None else math.inf
         while not self._stopping:
@@ -280,7 +283,7 @@ class Engine:
             # Past the duration, an arrival that was due before it still starts if a slot is
             # free (the sender or a timer was a little late); one still waiting for a slot is
             # dropped, as k6 drops iterations no VU was free for.
-            if not plan_done and now >= ends_at and (schedule is None or busy):
+            if not plan_done and now >= ends_at and (schedule is None or busy or exhausted):
                 plan_done = True
                 self._end_arrivals(now)
                 m.dropped += (next_due is not None) + sum(1 for _ in schedule or ())
@@ -301,12 +304,15 @@ class Engine:
                 pending = retry.pending
                 pending.intended = retry.due
                 m.retries_waiting = len(self._retries)
-            elif not plan_done:
+            elif not plan_done and not exhausted:
                 if schedule is not None and next_due is None:
                     offset = next(schedule, None)
                     if offset is None:
-                        plan_done = True
-                        self._end_arrivals(now)
+                        # The test lasts its whole duration (as k6's do): rates divide by it.
+                        exhausted = ends_at < math.inf
+                        plan_done = not exhausted
+                        if plan_done:
+                            self._end_arrivals(now)
                         continue
                     next_due = self._t0 + offset
                 if next_due is None or next_due <= now:
@@ -331,17 +337,36 @@ class Engine:
                 wake = min(wake, self._deadline)
                 await self._wait(wake - now if wake < math.inf else None)
                 continue
-            if self._pacer is not None:
-                delay = self._pacer.reserve(now)
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            if self._pacer is not None and not await self._paced(now):
+                self._finish(pending, "cancelled")  # stopped while waiting for its turn
+                continue
             if pending.attempts == 0:
                 self._count_arrival(pending)
             m.in_flight += 1
             m.peak_in_flight = max(m.peak_in_flight, m.in_flight)
+            pending.running = False
             task = tg.create_task(self._attempt(pending, transport))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._attempt_done, pending))
+
+    def _attempt_done(self, pending: _Pending, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not pending.running:
+            # Cancelled (a stop now) before its coroutine ran a single line: nothing of it
+            # counted it, so this does, or the notification would vanish from the report.
+            self.metrics.in_flight -= 1
+            self._finish(pending, "cancelled")
+            self._wake.set()
+
+    async def _paced(self, now: float) -> bool:
+        """Wait for the pacer's slot; False when a stop came first (a wait at a low
+        --max-rate can be long, and a stop must not wait for it)."""
+        assert self._pacer is not None
+        start_at = now + self._pacer.reserve(now)
+        loop = asyncio.get_running_loop()
+        while not self._stopping and (left := start_at - loop.time()) > 0:
+            await self._wait(left)
+        return not self._stopping
 
     def _count_arrival(self, pending: _Pending) -> None:
         m = self.metrics
@@ -387,6 +412,7 @@ class Engine:
         m.unknown_sent += note.unknown
 
     async def _attempt(self, pending: _Pending, transport: Transport) -> None:
+        pending.running = True
         m = self.metrics
         pending.attempts += 1
         m.attempts_total += 1

@@ -67,8 +67,13 @@ def check_target(path: Path, flag: str) -> Path:
         resolved.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{flag} = '{path}': cannot create its folder ({exc.strerror})") from None
-    if not os.access(resolved.parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} = '{path}': its folder is not writable")
+    try:
+        # Tried, not asked: os.access says yes to root even on /proc or a read-only mount.
+        handle, probe = tempfile.mkstemp(dir=resolved.parent, prefix=f".{resolved.name}.")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{flag} = '{path}': cannot write there ({exc.strerror})") from None
     return path
 
 

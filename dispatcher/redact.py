@@ -47,6 +47,11 @@ class Redactor:
     def add_all(self, values: Iterable[str | None]) -> None:
         self.add(*values)
 
+    @property
+    def margin(self) -> int:
+        """How far past a cut to look so that no secret (or token shaped like one) straddles it."""
+        return max(256, len(self._ordered[0]) if self._ordered else 0)
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()

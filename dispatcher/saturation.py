@@ -67,8 +67,10 @@ def judge_sender(
             if lagging
             else f"{share:.1%} of arrivals started late with a slot free, in {late_seconds} seconds"
         )
+        # More workers cannot help what the throttle did: advise them only when it did nothing.
+        advice = "a lower --rate" if throttled else "more --workers or a lower --rate"
         parts.append(
             f"the sender was saturated ({why}): these figures may be limited by webhook-sim, "
-            "not by the receiver; try more --workers or a lower --rate"
+            f"not by the receiver; try {advice}"
         )
     return SenderVerdict(saturated, throttled, round(share, 4), late_seconds, "; ".join(parts))

@@ -265,7 +265,8 @@ class Settings(BaseModel):
     jitter: float = Field(0.2, ge=0, le=1)
     timeout_s: float = Field(10.0, gt=0, le=600)
     concurrency: int = Field(100, ge=1, le=500)
-    max_rate: float | None = Field(None, gt=0, le=1_000_000)
+    # At least one start in about 17 minutes: a slower rate is a typo, and would stall a run.
+    max_rate: float | None = Field(None, ge=0.001, le=1_000_000)
     throttle: ThrottleSettings = ThrottleSettings()
     notify: tuple[str, ...] | None = None
     auth: AuthSettings = AuthSettings()

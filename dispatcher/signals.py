@@ -11,24 +11,30 @@ it starts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # asyncio is imported where it is used: this module loads before anything
+    import asyncio
 
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-@dataclass(frozen=True, slots=True)
 class _Listener:
-    loop: asyncio.AbstractEventLoop
-    first: Callable[[], None]
-    second: Callable[[], None]
+    __slots__ = ("first", "loop", "second")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        first: Callable[[], None],
+        second: Callable[[], None],
+    ) -> None:
+        self.loop, self.first, self.second = loop, first, second
 
 
 class StopSignals:
@@ -39,9 +45,10 @@ class StopSignals:
         self.active = False  # the handlers are ours
         self._listeners: list[_Listener] = []
 
-    def install(self) -> None:
-        """Take over SIGINT and SIGTERM for the rest of the process's life (main thread only)."""
-        self.received.clear()
+    def install(self, early: list[int] | None = None) -> None:
+        """Take over SIGINT and SIGTERM for the rest of the process's life (main thread only);
+        `early` are signals a bare recorder caught before this module was imported."""
+        self.received[:] = [signal.Signals(s) for s in early or ()]
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in STOP_SIGNALS:
@@ -94,6 +101,8 @@ class StopSignals:
     ) -> Iterator[None]:
         """Call `first` on the running loop at the first signal, `second` at the second; what
         was received before this point is delivered at once, in order."""
+        import asyncio
+
         listener = _Listener(asyncio.get_running_loop(), first, second or first)
         self._listeners.append(listener)
         for count in range(1, min(len(self.received), 2) + 1):
@@ -115,6 +124,8 @@ async def until_signalled(
 ) -> T | None:
     """Run `work`. The first signal calls `graceful` (default: cancel the work), the second
     `now` (default: cancel it). None when a signal cancelled the work before it returned."""
+    import asyncio
+
     task = asyncio.ensure_future(work)
 
     def cancel() -> None:

@@ -266,3 +266,47 @@ def test_a_modest_rate_on_a_busy_machine_is_not_saturated(
     finally:
         receiver.terminate()
         receiver.wait()
+
+
+async def test_a_request_refused_before_sending_is_not_counted_as_sent() -> None:
+    """A token holding CR/LF is refused before anything leaves: no request was sent."""
+    injected = web.Application()
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "tok\r\nX-Injected: 1", "token_type": "Bearer"})
+
+    injected.router.add_post("/token", token)
+    async with serving(injected) as base:
+        s = settings(
+            base + "/hook", max_attempts=2,
+            auth={"type": "oauth2", "token_url": base + "/token", "client_id": "c",
+                  "client_secret": "s"},
+        )  # fmt: skip
+        m, _ = await deliver(s, [_note(1)])
+    assert m.by_outcome == {"invalid-header": 2}
+    assert m.requests_total == 0
+
+
+async def test_the_arrival_window_is_the_duration_not_the_last_arrival(
+    receiver: StartReceiver,
+) -> None:
+    """One arrival in a 1 s test is 1/s attempted, not 1,000/s over a window that ended with
+    it; and the test lasts its second."""
+    r = await receiver()
+    s = settings(r.url, max_attempts=1)
+    plan = LoadPlan(RateProfile.constant(0.5, 1.0), 1.0, TrafficSettings(seed=1),
+                    graceful_stop_s=1)  # fmt: skip
+    m = await run_share(Engine(s), s, plan, 0)
+    assert m.arrivals == 1
+    assert m.arrival_window_s >= 1.0
+    assert m.duration_s >= 1.0
+    report = load_report(m, s, plan, interrupted=None)
+    assert report["rate"]["attempted_per_s"] <= 1.0
+
+
+def test_a_throttled_and_lagging_run_still_never_asks_for_workers() -> None:
+    verdict = judge_sender(seconds=[(1000, 0)] * 3, lag_p99_ms=25, cap=100, min_limit=6,
+                           queued=500)  # fmt: skip
+    assert verdict.saturated
+    assert verdict.throttled
+    assert "--workers" not in verdict.message

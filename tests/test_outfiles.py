@@ -94,3 +94,15 @@ def test_dev_stdout_redirected_to_a_file_is_not_replaced(
     assert done.returncode == 0, done.stderr
     assert out.stat().st_ino == inode
     assert "<testsuites" in out.read_text()
+
+
+def test_a_place_only_root_seems_to_write_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """os.access says yes to root for /proc; the check tries instead of asking."""
+    from dispatcher.cli import main
+
+    assert main(["run", "--url", "http://127.0.0.1:9/", "--report-json", "/proc/version"]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert "--report-json = '/proc/version'" in err

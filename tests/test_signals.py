@@ -248,3 +248,37 @@ def test_every_other_command_stops_cleanly(
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
     _finish(proc, 130)
+
+
+def test_a_stop_does_not_wait_for_the_pacer(
+    receiver_process: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """At --max-rate 0.05 the second start is 20 s away: a Ctrl-C must not wait for it, and
+    nothing may be sent after it."""
+    url = receiver_process()
+    out_file = tmp_path / "r.json"
+    proc = spawn("run", "--url", url, "--count", "5", "--max-rate", "0.05",
+                 "--progress-every", "0.1", "--report-json", str(out_file))  # fmt: skip
+    assert proc.stdout is not None
+    _until(lambda: "delivered=1 " in (proc.stdout.readline() if proc.stdout else ""), "one sent")
+    proc.send_signal(signal.SIGINT)
+    _finish(proc, 130)
+    n = _report(out_file, "SIGINT")["notifications"]
+    assert n == {"scheduled": 2, "delivered": 1, "exhausted": 0, "cancelled": 1}
+
+
+def test_signals_all_the_way_to_exit_never_kill_the_process(
+    receiver_process: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """SIGINT every few milliseconds from start-up until the process is gone: the first one
+    stops the run, the rest are ignored through the report and the interpreter's exit."""
+    url = receiver_process()
+    out_file = tmp_path / "r.json"
+    proc = spawn(*_run_args(url, out_file))
+    _until(lambda: _catches_sigterm(proc.pid), "handlers installed")
+    while proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    _finish(proc, 130)
+    _report(out_file, "SIGINT")
