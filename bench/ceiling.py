@@ -11,7 +11,9 @@ same receiver. Tools that are not installed are left out of the table, and said 
 `--baseline DIR` also runs another version of webhook-sim (DIR holds its `dispatcher` package,
 e.g. a copy with an older HTTP client) in turns with this one, `--rounds` times each way, and
 reports the ratio of the two round by round: on a shared machine only figures taken side by
-side compare.
+side compare. With valgrind installed, it also counts the CPU instructions one request costs
+in each version's HTTP layer (Transport and the lean client, on uvloop): a count that other
+work on the machine does not move.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import csv
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,6 +57,22 @@ class Platform(FastHttpUser):
     def notify(self):
         self.client.post("/", data=BODY, headers={{"Content-Type": "application/json"}})
 """
+# N requests through Transport(client="lean"), 50 at a time: run under valgrind by `instructions`.
+CLIENT_LOOP = f"""
+import asyncio, sys, uvloop
+from dispatcher.transport import Transport
+async def main(n, url):
+    async with Transport(timeout_s=600, insecure=True, user_agent="ws", client="lean") as t:
+        async def sender():
+            nonlocal n
+            while n > 0:
+                n -= 1
+                resp = await t.request("POST", url, headers={{"Content-Type": "application/json"}},
+                                       data={BODY!r})
+                assert resp.status == 200, resp
+        await asyncio.gather(*(sender() for _ in range(50)))
+uvloop.run(main(int(sys.argv[1]), sys.argv[2]))
+"""
 WRK_LUA = f"""
 wrk.method = "POST"
 wrk.body = {json.dumps(BODY)}
@@ -82,6 +101,7 @@ def webhook_sim(
     """One `load` run; `tree` is a directory whose `dispatcher` package runs instead of ours
     (it comes first on the path of the run and of its spawned workers)."""
     report = tmp / f"ws-{workers}-{rate}-{client}.json"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [sys.executable, "-m", "dispatcher.cli", "load", "--url", url, "--rate", rate,
          "--duration", f"{seconds}s", "--concurrency", "500", "--workers", str(workers),
@@ -89,7 +109,12 @@ def webhook_sim(
          "--http-client", client],
         check=True, stdout=subprocess.DEVNULL, cwd=tree,
     )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     data: dict = json.loads(report.read_text())  # type: ignore[type-arg]
+    # CPU time of the run and its workers (reaped by it): on a shared machine the cost of a
+    # delivery in CPU time moves far less than deliveries per second do.
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    data["cpu_us_per_delivery"] = cpu_s / max(1, data["notifications"]["delivered"]) * 1e6
     return data
 
 
@@ -130,21 +155,40 @@ def locust(locust_bin: str, url: str, seconds: float, tmp: Path, processes: int)
     raise SystemExit("locust wrote no aggregate row")
 
 
+Pair = tuple[float, float, float, float]  # this /s, baseline /s, this CPU µs, baseline CPU µs
+
+
 def side_by_side(
     url: str, seconds: float, workers: int, tmp: Path, args: argparse.Namespace
-) -> list[tuple[float, float]]:
-    """(this version, baseline) deliveries/s for `args.rounds` rounds; which goes first
-    alternates, so that neither always runs on the warmer (or busier) side of a pair."""
+) -> list[Pair]:
+    """Deliveries/s and CPU µs per delivery of this version and the baseline, `args.rounds`
+    times; which goes first alternates, so that neither always gets the busier turn."""
     runs = []
     for round_ in range(args.rounds):
         order = [None, args.baseline] if round_ % 2 == 0 else [args.baseline, None]
-        got = {
-            tree: webhook_sim(url, seconds, workers, tmp, tree=tree)["rate"]["achieved_per_s"]
-            for tree in order
-        }
-        runs.append((got[None], got[args.baseline]))
+        got = {tree: webhook_sim(url, seconds, workers, tmp, tree=tree) for tree in order}
+        this, base = got[None], got[args.baseline]
+        runs.append((this["rate"]["achieved_per_s"], base["rate"]["achieved_per_s"],
+                     this["cpu_us_per_delivery"], base["cpu_us_per_delivery"]))  # fmt: skip
         print(f"round {round_ + 1}, {workers} worker(s): {runs[-1]}", file=sys.stderr, flush=True)
     return runs
+
+
+def instructions(url: str, tree: Path | None) -> float:
+    """CPU instructions per request in the HTTP layer of `tree` (None: ours), counted by
+    valgrind: the difference between 5,000 and 1,000 requests, so start-up cancels out."""
+
+    def count(n: int) -> int:
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+             sys.executable, "-c", CLIENT_LOOP, str(n), url],
+            check=True, capture_output=True, text=True, cwd=tree,
+        )  # fmt: skip
+        match = re.search(r"Collected : (\d+)", out.stderr)
+        assert match, out.stderr[-2000:]
+        return int(match.group(1))
+
+    return (count(5000) - count(1000)) / 4000
 
 
 def main() -> None:
@@ -160,7 +204,8 @@ def main() -> None:
     seconds = args.seconds
     rows: list[tuple[str, float]] = []
     missing: list[str] = []
-    pairs: dict[int, list[tuple[float, float]]] = {}  # workers -> (this, baseline) per round
+    pairs: dict[int, list[Pair]] = {}  # workers -> one per round
+    counted: dict[str, float] = {}  # instructions per request: this version, baseline
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         receiver, url, receiver_name = start_receiver(tmp)
@@ -169,6 +214,10 @@ def main() -> None:
             data = webhook_sim(url, seconds, 1, tmp, client="aiohttp")
             rows.append(("webhook-sim load --rate max --http-client aiohttp (1 worker)",
                          data["rate"]["achieved_per_s"]))  # fmt: skip
+            if args.baseline and shutil.which("valgrind"):
+                counted = {"this": instructions(url, None),
+                           "baseline": instructions(url, args.baseline)}  # fmt: skip
+                print(counted, file=sys.stderr, flush=True)
             for workers in sorted({1, cores}):
                 label = f"webhook-sim load --rate max ({workers} worker{'s' * (workers > 1)})"
                 if args.baseline:
@@ -229,17 +278,24 @@ def main() -> None:
         print(f"\nNot installed, left out: {', '.join(missing)}.")
     if pairs:
         print(f"\nThis version against the baseline ({args.baseline}), run in turns:\n")
-        print(
-            "| workers | this /s, per round | baseline /s, per round | ratio per round | median |"
-        )
-        print("|---:|---|---|---|---:|")
+        print("| workers | round | this /s | baseline /s | ratio | this CPU µs/delivery "
+              "| baseline CPU µs/delivery | CPU ratio |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for workers, runs in pairs.items():
-            ratios = [this / base for this, base in runs]
-            print(
-                f"| {workers} | {', '.join(f'{t:,.0f}' for t, _ in runs)} "
-                f"| {', '.join(f'{b:,.0f}' for _, b in runs)} "
-                f"| {', '.join(f'{r:.3f}' for r in ratios)} | {statistics.median(ratios):.3f} |"
-            )
+            for i, (this, base, this_cpu, base_cpu) in enumerate(runs, 1):
+                print(
+                    f"| {workers} | {i} | {this:,.0f} | {base:,.0f} | {this / base:.3f} "
+                    f"| {this_cpu:.1f} | {base_cpu:.1f} | {this_cpu / base_cpu:.3f} |"
+                )
+            rate = statistics.median(r[0] / r[1] for r in runs)
+            cpu = statistics.median(r[2] / r[3] for r in runs)
+            print(f"| {workers} | median | | | {rate:.3f} | | | {cpu:.3f} |")
+    if counted:
+        print("\n| HTTP layer (Transport + lean client) | CPU instructions per request |")
+        print("|---|---:|")
+        print(f"| this version | {counted['this']:,.0f} |")
+        print(f"| baseline | {counted['baseline']:,.0f} |")
+        print(f"| ratio | {counted['this'] / counted['baseline']:.3f} |")
     print("\n| sender at 1,000/s | p50 ms | p99 ms | achieved /s |")
     print("|---|---:|---:|---:|")
     for name, p50, p99, achieved in fidelity:

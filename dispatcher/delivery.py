@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from .auth import Auth
 from .backoff import parse_retry_after
@@ -31,7 +32,8 @@ class AttemptResult:
     detail: str = ""  # a short excerpt of the response body, or the error message
     reauthenticated: bool = False
     # HTTP requests this attempt made to the receiver: 0 when no token could be had, 2 when a
-    # 401 made the sender renew its OAuth2 token and send again within the same attempt.
+    # 401 made the sender renew its OAuth2 token and send again within the same attempt (or a
+    # kept-alive connection turned out closed and the request went out again on a fresh one).
     requests: int = 1
 
     @property
@@ -53,6 +55,9 @@ def _excerpt(resp: Response, limit: int = 200) -> str:
     return text[:limit] + ("…" if more else "")
 
 
+RequestKind = Literal["first", "after-401", "stale-connection"]
+
+
 async def attempt(
     transport: Transport,
     auth: Auth,
@@ -61,29 +66,39 @@ async def attempt(
     number: int,
     *,
     extra_headers: tuple[tuple[str, str], ...] = (),
-    on_request: Callable[[bool], None] | None = None,
+    on_request: Callable[[RequestKind], None] | None = None,
 ) -> AttemptResult:
-    """One attempt; `on_request(resend)` is told of each request as it leaves, so a run that
-    is cancelled mid-attempt still counts what the receiver got."""
+    """One attempt. `on_request` is told of each request as it leaves (the first; a re-send
+    after a 401 renewed the token; a re-send because a kept-alive connection turned out closed),
+    so a run cancelled mid-attempt still counts everything the receiver may have got."""
     started = time.perf_counter()
     reauthenticated = False
     requests = 0
-    try:
-        headers = {**JSON_HEADERS, **dict(extra_headers)}
-        sent = await auth.headers(transport)
-        check_headers({**headers, **sent})  # a request refused here was never sent
+    headers = {**JSON_HEADERS, **dict(extra_headers)}
+
+    def count(kind: RequestKind) -> None:
+        nonlocal requests
         requests += 1
         if on_request is not None:
-            on_request(False)
-        resp = await transport.request("POST", url, headers={**headers, **sent}, data=note.body)
+            on_request(kind)
+
+    async def post(kind: RequestKind, sent: dict[str, str]) -> Response:
+        check_headers(sent)  # a request refused here was never sent, and is not counted
+        count(kind)
+        return await transport.request(
+            "POST",
+            url,
+            headers={**headers, **sent},
+            data=note.body,
+            on_resend=lambda: count("stale-connection"),
+        )
+
+    try:
+        sent = await auth.headers(transport)
+        resp = await post("first", sent)
         if resp.status == 401 and auth.unauthorized(sent):
             reauthenticated = True
-            sent = await auth.headers(transport)
-            check_headers(sent)
-            requests += 1
-            if on_request is not None:
-                on_request(True)
-            resp = await transport.request("POST", url, headers={**headers, **sent}, data=note.body)
+            resp = await post("after-401", await auth.headers(transport))
     except DeliveryError as exc:
         return AttemptResult(
             number, None, exc.kind, time.perf_counter() - started, detail=str(exc),

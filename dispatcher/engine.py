@@ -26,7 +26,7 @@ from typing import Literal, Protocol
 from . import USER_AGENT
 from .auth import Auth, from_settings
 from .backoff import backoff_delay, retry_delay
-from .delivery import AttemptResult, attempt
+from .delivery import AttemptResult, RequestKind, attempt
 from .metrics import Metrics, ThrottlePoint, record_seconds
 from .payloads import Notification
 from .saturation import WARMUP_S, late_threshold_s
@@ -448,9 +448,11 @@ class Engine:
             heapq.heappush(self._retries, _Retry(now + delay, next(self._seq), pending))
             m.retries_waiting = len(self._retries)
 
-    def _count_request(self, resend: bool) -> None:
-        self.metrics.requests_total += 1
-        self.metrics.resent_after_401 += resend
+    def _count_request(self, kind: RequestKind) -> None:
+        m = self.metrics
+        m.requests_total += 1
+        m.resent_after_401 += kind == "after-401"
+        m.resent_stale += kind == "stale-connection"
 
     def _retry_delay(self, attempts: int, result: AttemptResult) -> float:
         s = self.settings

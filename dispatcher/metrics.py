@@ -101,6 +101,9 @@ class Metrics:
     # renew its OAuth2 token and send again, and none when no token could be had.
     requests_total: int = 0
     resent_after_401: int = 0
+    # A kept-alive connection the server had closed was found out only once the request was on
+    # it: sent again on a fresh one (the receiver may have read the first, so it counts).
+    resent_stale: int = 0
     max_attempts_per_notification: int = 0
     retries_waiting: int = 0
     in_flight: int = 0
@@ -173,8 +176,8 @@ class Metrics:
 _SUMMED = (
     "scheduled", "delivered", "exhausted", "cancelled", "duplicates_sent", "reordered_sent",
     "unknown_sent", "duplicates_delivered", "reordered_delivered", "unknown_delivered",
-    "attempts_total", "requests_total", "resent_after_401", "queued", "late_starts", "arrivals",
-    "dropped", "peak_in_flight", "cap", "limit", "min_limit",
+    "attempts_total", "requests_total", "resent_after_401", "resent_stale", "queued",
+    "late_starts", "arrivals", "dropped", "peak_in_flight", "cap", "limit", "min_limit",
 )  # fmt: skip
 
 

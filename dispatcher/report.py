@@ -110,6 +110,7 @@ def run_report(metrics: Metrics, settings: Settings, **extra: Any) -> dict[str, 
         "requests": {
             "sent": m.requests_total,
             "resent_after_401": m.resent_after_401,
+            "resent_on_closed_connection": m.resent_stale,
         },
         "duplicates_sent": m.duplicates_sent,
         "reordered_sent": m.reordered_sent,
@@ -177,10 +178,15 @@ def summary_table(report: dict[str, Any]) -> Table:
 
 def _requests_row(report: dict[str, Any]) -> str:
     requests = report.get("requests") or {}
-    resent = requests.get("resent_after_401", 0)
-    return f"{requests.get('sent', 0)} sent" + (
-        f" ({resent} re-sent after a 401 renewed the token)" if resent else ""
-    )
+    notes = []
+    if requests.get("resent_after_401"):
+        notes.append(f"{requests['resent_after_401']} re-sent after a 401 renewed the token")
+    if requests.get("resent_on_closed_connection"):
+        notes.append(
+            f"{requests['resent_on_closed_connection']} re-sent because a kept-alive "
+            "connection had been closed"
+        )
+    return f"{requests.get('sent', 0)} sent" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def junit_xml(suite: str, results: Sequence[CheckResult], *, duration_s: float) -> str:

@@ -156,7 +156,11 @@ def test_load_that_delivers_nothing_exits_1_and_says_so(
     assert n["delivered"] == 0
     assert n["exhausted"] + n["cancelled"] == n["scheduled"] == 30
     assert report["attempts"]["total"] == 30
-    assert report["requests"] == {"sent": 60, "resent_after_401": 30}
+    assert report["requests"] == {
+        "sent": 60,
+        "resent_after_401": 30,
+        "resent_on_closed_connection": 0,
+    }
     with urllib.request.urlopen(url + "/_stats") as resp:  # loopback only
         assert json.load(resp)["received"] == 60  # what the receiver got, every one counted
     # Thresholds decide when given.

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from dispatcher.auth import ApiKeyAuth, Auth, OAuth2ClientCredentials
+from dispatcher.auth import ApiKeyAuth, Auth, NoAuth, OAuth2ClientCredentials
 from dispatcher.delivery import AttemptResult, attempt
 from dispatcher.errors import DeliveryError
 from dispatcher.payloads import PayloadFactory, notification
@@ -448,3 +448,24 @@ def test_unsolicited_bytes_retire_an_idle_connection(run: Run) -> None:
             assert await send(t, server.url) == ok(b"second")
 
     run(go())
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_resend_on_a_closed_connection_is_counted(run: Run, client: HttpClient) -> None:
+    """The server read the second request, then closed without answering: it goes out again
+    on a fresh connection, and the attempt says it made two requests, as the server saw."""
+    note = notification(PayloadFactory(2).by_client(status=3))
+    kinds: list[str] = []
+
+    async def go() -> tuple[list[AttemptResult], RawServer]:
+        async with RawServer(closed_as_request_arrives) as server, transport(client) as t:
+            results = [
+                await attempt(t, NoAuth(), server.url, note, n, on_request=kinds.append)
+                for n in (1, 2)
+            ]
+            return results, server
+
+    results, server = run(go())
+    assert [(r.status, r.requests) for r in results] == [(200, 1), (200, 2)]
+    assert kinds == ["first", "first", "stale-connection"]
+    assert sum(len(c.requests) for c in server.connections) == 3
