@@ -666,7 +666,7 @@ def check(
     interrupted = SIGNALS.first
     duration = time.perf_counter() - started
     if interrupted is not None:
-        results += not_run(only or (), results, f"not run: interrupted by {interrupted.name}")
+        results += not_run(only or (), results, f"interrupted by {interrupted.name}")
     print_verdicts(console, results)
     if junit is not None:
         write_text(junit, junit_xml("webhook-sim check", results, duration_s=duration))

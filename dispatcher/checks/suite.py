@@ -657,10 +657,20 @@ async def run_checks(
 
 
 def not_run(only: Sequence[str], done: Sequence[CheckResult], why: str) -> list[CheckResult]:
-    """Skipped verdicts for the checks an interrupt kept from running."""
+    """Skipped verdicts for the checks an interrupt kept from finishing: the first of them was
+    under way (its verdict would rest on part of its evidence, so it has none), the rest never
+    started."""
     finished = {r.name for r in done}
+    left = [c for c in CHECKS if (not only or c.name in only) and c.name not in finished]
     return [
-        CheckResult(c.name, c.description, "skipped", why, needs=c.needs)
-        for c in CHECKS
-        if (not only or c.name in only) and c.name not in finished
+        CheckResult(
+            c.name,
+            c.description,
+            "skipped",
+            f"{why} while it ran: no verdict on part of its evidence"
+            if i == 0
+            else f"not run: {why}",
+            needs=c.needs,
+        )
+        for i, c in enumerate(left)
     ]
