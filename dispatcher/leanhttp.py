@@ -88,6 +88,8 @@ class _Connection(asyncio.Protocol):
         self._progress = False
         self.received = 0  # bytes of the current exchange's answer so far
         self.reusable = False
+        self._feeding = False  # inside data_received: a complete answer waits for the rest
+        self._complete: LeanResponse | None = None
 
     @property
     def closed(self) -> bool:
@@ -121,17 +123,25 @@ class _Connection(asyncio.Protocol):
         self.received += len(data)
         self._progress = False
         fields = self._fields
+        # An answer completed by these bytes is handed over only once all of them parsed: bytes
+        # after it in the same read make it a broken answer, as aiohttp rules too.
+        self._feeding = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             # A callback's own exception says more than httptools' "callback error".
             cause = exc.__context__
+            self._complete = None
             self._fail(cause if isinstance(cause, BadResponse) else exc)
             self.close()
             return
         except httptools.HttpParserUpgrade:
+            self._settle()
             self.close()  # a 101 came, and was the answer: what follows is not HTTP/1.1
             return
+        finally:
+            self._feeding = False
+        self._settle()
         if self._progress or self._fields != fields:
             self._silent = 0
         else:
@@ -200,14 +210,19 @@ class _Connection(asyncio.Protocol):
     def _done(self, *, truncated: bool) -> None:
         if self._waiter is not None and not self._waiter.done():
             body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-            self._waiter.set_result(
-                LeanResponse(
-                    self._parser.get_status_code(),
-                    CIMultiDictProxy(self._headers),
-                    body,
-                    truncated,
-                )
+            self._complete = LeanResponse(
+                self._parser.get_status_code(),
+                CIMultiDictProxy(self._headers),
+                body,
+                truncated,
             )
+            if not self._feeding:
+                self._settle()
+
+    def _settle(self) -> None:
+        complete, self._complete = self._complete, None
+        if complete is not None and self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(complete)
 
     def _fail(self, exc: BaseException) -> None:
         if self._waiter is not None and not self._waiter.done():
