@@ -71,9 +71,9 @@ class ApiKeyAuth:
 class OAuth2ClientCredentials:
     """RFC 6749 section 4.4 with authlib's primitives, over our own aiohttp transport.
 
-    One token serves every concurrent send. A lock makes the fetch single-flight: whoever
-    arrives while a fetch is under way waits for its outcome instead of starting another, and
-    a failed fetch is reported to everyone who was waiting for it rather than retried by each.
+    One token serves every concurrent send. The fetch is single-flight: whoever arrives while
+    a fetch is under way awaits that same fetch instead of starting another, and a failed fetch
+    is reported to everyone who was waiting for it, at once, rather than retried by each.
     """
 
     def __init__(
@@ -90,9 +90,9 @@ class OAuth2ClientCredentials:
         self._scope = scope
         self._token: OAuth2Token | None = None
         self._renew_at = 0.0
-        self._failure: TokenError | None = None
-        self._generation = 0
-        self._lock = asyncio.Lock()
+        # The fetch under way: every caller awaits the same one, and all of them learn its
+        # outcome in the same turn of the loop (a lock would hand a failure on one by one).
+        self._inflight: asyncio.Future[OAuth2Token] | None = None
         self.token_requests = 0
 
     def _usable(self, token: OAuth2Token | None) -> bool:
@@ -108,25 +108,23 @@ class OAuth2ClientCredentials:
         if self._usable(self._token):
             assert self._token is not None
             return self._token
-        seen = self._generation
-        async with self._lock:
-            if self._generation != seen:
-                # Somebody fetched while we waited: share their result, good or bad.
-                if self._usable(self._token):
-                    assert self._token is not None
-                    return self._token
-                if self._failure is not None:
-                    raise self._failure
-            try:
-                fetched_at = time.monotonic()
-                self._token, self._failure = await self._fetch(transport), None
-                self._renew_at = self._renewal(fetched_at, self._token)
-            except TokenError as exc:
-                self._token, self._failure = None, exc
-                raise
-            finally:
-                self._generation += 1
-            return self._token
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(self._refresh(transport))
+            self._inflight.add_done_callback(_retrieved)
+        # Shielded: one caller cancelled (a stop) must not cancel the fetch the others share.
+        return await asyncio.shield(self._inflight)
+
+    async def _refresh(self, transport: Transport) -> OAuth2Token:
+        try:
+            fetched_at = time.monotonic()
+            token = await self._fetch(transport)
+            self._token, self._renew_at = token, self._renewal(fetched_at, token)
+            return token
+        except TokenError:
+            self._token = None
+            raise
+        finally:
+            self._inflight = None
 
     @staticmethod
     def _renewal(fetched_at: float, token: OAuth2Token) -> float:
@@ -174,6 +172,12 @@ class OAuth2ClientCredentials:
         # From now on this token is a secret like the others: a receiver may echo it back.
         REDACTOR.add(str(data["access_token"]), str(data.get("refresh_token") or ""))
         return OAuth2Token.from_dict(data)
+
+
+def _retrieved(fetch: asyncio.Future[OAuth2Token]) -> None:
+    """Mark a fetch's failure as seen: if every caller was cancelled, nobody else will."""
+    if not fetch.cancelled():
+        fetch.exception()
 
 
 def from_settings(settings: AuthSettings) -> Auth:

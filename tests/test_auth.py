@@ -130,7 +130,10 @@ async def test_wrong_client_secret_is_a_token_failure_shared_by_concurrent_sends
     receiver: StartReceiver,
 ) -> None:
     r = await receiver(auth="oauth2", client_id="cid", client_secret="csecret")
-    s = settings(r.url, auth=oauth(r.url, client_secret="nope"), max_attempts=2, concurrency=50)
+    # No jitter: the 50 retries are due at one instant, whatever the machine's load.
+    s = settings(
+        r.url, auth=oauth(r.url, client_secret="nope"), max_attempts=2, concurrency=50, jitter=0
+    )
     f = PayloadFactory(4)
     m, trace = await deliver(s, [notification(f.by_client()) for _ in range(50)])
     assert m.exhausted == 50
