@@ -48,12 +48,14 @@ class StopSignals:
     def install(self, early: list[int] | None = None) -> None:
         """Take over SIGINT and SIGTERM for the rest of the process's life (main thread only);
         `early` are signals a bare recorder caught before this module was imported."""
-        self.received[:] = [signal.Signals(s) for s in early or ()]
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, self.handle)
-        self.active = True
+        self.received.clear()
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, self.handle)
+            self.active = True
+        # Only now, with the recorder no longer called, is `early` final: read before the
+        # switch, a signal handled in between would be lost (and the run never stopped).
+        self.received[:0] = [signal.Signals(s) for s in early or ()]
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[StopSignals]:
