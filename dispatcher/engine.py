@@ -110,7 +110,16 @@ class _Pending:
     note: Notification
     intended: float  # loop time the next attempt is meant to start
     attempts: int = 0
-    running: bool = False  # its current attempt's coroutine has taken its first step
+
+
+class _Started:
+    """Whether one attempt's coroutine took its first step: per attempt, never per
+    notification (its next attempt may be dispatched before this one's done-callback runs)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = False
 
 
 @dataclass(order=True, slots=True)
@@ -344,14 +353,14 @@ class Engine:
                 self._count_arrival(pending)
             m.in_flight += 1
             m.peak_in_flight = max(m.peak_in_flight, m.in_flight)
-            pending.running = False
-            task = tg.create_task(self._attempt(pending, transport))
+            started = _Started()
+            task = tg.create_task(self._attempt(pending, transport, started))
             self._tasks.add(task)
-            task.add_done_callback(functools.partial(self._attempt_done, pending))
+            task.add_done_callback(functools.partial(self._attempt_done, pending, started))
 
-    def _attempt_done(self, pending: _Pending, task: asyncio.Task[None]) -> None:
+    def _attempt_done(self, pending: _Pending, started: _Started, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not pending.running:
+        if not started.value:
             # Cancelled (a stop now) before its coroutine ran a single line: nothing of it
             # counted it, so this does, or the notification would vanish from the report.
             self.metrics.in_flight -= 1
@@ -411,8 +420,8 @@ class Engine:
         m.reordered_sent += note.reordered
         m.unknown_sent += note.unknown
 
-    async def _attempt(self, pending: _Pending, transport: Transport) -> None:
-        pending.running = True
+    async def _attempt(self, pending: _Pending, transport: Transport, started: _Started) -> None:
+        started.value = True
         m = self.metrics
         pending.attempts += 1
         m.attempts_total += 1

@@ -314,3 +314,19 @@ def test_a_throttled_and_lagging_run_still_never_asks_for_workers() -> None:
     assert verdict.saturated
     assert verdict.throttled
     assert "--workers" not in verdict.message
+
+
+async def test_a_retry_dispatched_before_its_last_attempt_is_cleaned_up(
+    receiver: StartReceiver,
+) -> None:
+    """A retry due at once can be dispatched before the done-callback of the attempt that
+    failed has run; that callback must not take the new attempt for a cancelled one (it did:
+    the in-flight count went wrong and the run hung under load)."""
+    r = await receiver(fail_first=2)
+    s = settings(r.url, concurrency=10, max_attempts=3, interval_s=1e-6, max_interval_s=1e-6,
+                 jitter=0, throttle={"enabled": False})  # fmt: skip
+    async with asyncio.timeout(60):  # a safety net: the bug was a hang
+        m, _ = await deliver(s, [_note(i) for i in range(50)])
+    assert m.delivered == m.scheduled == 50
+    assert m.cancelled == 0
+    assert m.in_flight == 0
