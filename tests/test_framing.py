@@ -133,26 +133,24 @@ async def big_body(conn: RawConnection) -> None:
     await conn.wait_closed()
 
 
-async def endless_body(conn: RawConnection) -> None:
-    await conn.request()
-    await conn.send(b"HTTP/1.0 200 OK\r\n\r\n")
-    watcher = asyncio.create_task(conn.wait_closed())
-    try:
-        while not conn.peer_closed.is_set() and conn.sent < 8 << 20:
-            await conn.send(b"y" * 4096)
-    finally:
-        watcher.cancel()
+def endless(head: bytes, piece: bytes) -> Callable[[RawConnection], Awaitable[None]]:
+    """Send `head`, then `piece` again and again until the client gives up (or 8 MiB)."""
+
+    async def script(conn: RawConnection) -> None:
+        await conn.request()
+        await conn.send(head)
+        watcher = asyncio.create_task(conn.wait_closed())
+        try:
+            while not conn.peer_closed.is_set() and conn.sent < 8 << 20:
+                await conn.send(piece)
+        finally:
+            watcher.cancel()
+
+    return script
 
 
-async def endless_header(conn: RawConnection) -> None:
-    await conn.request()
-    await conn.send(b"HTTP/1.1 200 OK\r\nX-Endless: ")
-    watcher = asyncio.create_task(conn.wait_closed())
-    try:
-        while not conn.peer_closed.is_set() and conn.sent < 8 << 20:
-            await conn.send(b"a" * 4096)
-    finally:
-        watcher.cancel()
+endless_body = endless(b"HTTP/1.0 200 OK\r\n\r\n", b"y" * 4096)
+endless_header = endless(b"HTTP/1.1 200 OK\r\nX-Endless: ", b"a" * 4096)
 
 
 async def reset_before_answer(conn: RawConnection) -> None:
