@@ -29,9 +29,16 @@ from .payloads import PayloadFactory, notification
 from .redact import REDACTOR, ScrubbingStream
 from .report import (
     AttemptPrinter,
+    PlatformReport,
+    check_report,
     junit_xml,
+    load_report,
+    platform_report,
+    print_load_summary,
     print_verdicts,
+    read_load_report,
     run_report,
+    scenario_section,
     summary_table,
     writable,
     write_json,
@@ -448,22 +455,18 @@ def run(
     interrupted = _run_fast(
         _watched(engine, console, run_options.progress_every_s, engine.run(plan))
     )
-    report = run_report(
-        engine.metrics,
-        settings,
-        traffic={**traffic.model_dump(), "flow": settings.flow},
-        interrupted=interrupted.name if interrupted else None,
-    )
-    console.print(summary_table(report))
     verdicts: list[CheckResult] = []
     if plan_file is not None:
         verdicts = asyncio.run(judge(plan_file, engine.metrics, settings))
-        report["scenario"] = {
-            "name": plan_file.name,
-            "file": str(scenario),
-            "expectations": [v.as_json() for v in verdicts],
-            "passed": all(v.status == "passed" for v in verdicts),
-        }
+    report = run_report(
+        engine.metrics,
+        settings,
+        traffic=traffic,
+        interrupted=interrupted.name if interrupted else None,
+        scenario=scenario_section(plan_file.name, str(scenario), verdicts) if plan_file else None,
+    )
+    console.print(summary_table(report))
+    if plan_file is not None:
         console.print(f"scenario {plan_file.name}: {plan_file.description}", markup=False)
         print_verdicts(console, verdicts)
         if junit is not None:
@@ -476,8 +479,8 @@ def run(
         return 128 + int(interrupted)
     if plan_file is not None:
         return 0 if all(v.status == "passed" for v in verdicts) else 1
-    n = report["notifications"]
-    return 0 if n["delivered"] == n["scheduled"] else 1
+    n = report.notifications
+    return 0 if n.delivered == n.scheduled else 1
 
 
 async def _watched(
@@ -673,13 +676,12 @@ def check(
     if report_json is not None:
         write_json(
             report_json,
-            {
-                "checks": [r.as_json() for r in results],
-                "passed": all(r.status != "failed" for r in results),
-                "duration_s": round(duration, 3),
-                "settings": settings.redacted(),
-                "interrupted": interrupted.name if interrupted else None,
-            },
+            check_report(
+                results,
+                settings,
+                duration_s=duration,
+                interrupted=interrupted.name if interrupted else None,
+            ),
         )
     if interrupted is not None:
         return 128 + int(interrupted)
@@ -782,7 +784,7 @@ def load(
     was delivered), 2 bad input, 130/143 interrupted.
     """
     from .arrivals import RateProfile, parse_duration
-    from .load import LoadPlan, load_report, run_share, run_workers
+    from .load import LoadPlan, run_share, run_workers
 
     _check_outputs(report_json=report_json, report_html=report_html)
     settings = build_settings(
@@ -854,15 +856,18 @@ def load(
     else:
         outcome = run_workers(settings, plan, options)
         metrics, failed, interrupted = outcome.metrics, outcome.failed, SIGNALS.first
-    report = load_report(metrics, settings, plan, interrupted=interrupted)
-    if failed:
-        report["workers_failed"] = list(failed)
-        for line in failed:
-            Console(stderr=True).print(f"[red]{line}[/red]; the report has the others' results")
+    for line in failed:
+        Console(stderr=True).print(f"[red]{line}[/red]; the report has the others' results")
     verdicts = [t.judge(observe(t.metric, metrics)) for t in thresholds]
-    if verdicts:
-        report["thresholds"] = [v.as_json() for v in verdicts]
-    _print_load_summary(console, report)
+    report = load_report(
+        metrics,
+        settings,
+        plan,
+        interrupted=interrupted.name if interrupted else None,
+        workers_failed=failed,
+        thresholds=verdicts,
+    )
+    print_load_summary(console, report)
     if verdicts:
         print_verdicts(console, verdicts)
     if report_json is not None:
@@ -877,10 +882,10 @@ def load(
         return 1
     if verdicts:
         return 1 if any(v.status == "failed" for v in verdicts) else 0
-    n = report["notifications"]
-    if n["delivered"] == 0:
+    n = report.notifications
+    if n.delivered == 0:
         console.print(
-            f"[red]nothing was delivered[/red]: 0 of {n['scheduled']} notifications "
+            f"[red]nothing was delivered[/red]: 0 of {n.scheduled} notifications "
             "(exit 1; give --expect thresholds to decide otherwise)"
         )
         return 1
@@ -901,32 +906,6 @@ def _run_fast(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-def _print_load_summary(console: Console, report: dict[str, Any]) -> None:
-    console.print(summary_table(report))
-    rate, sender = report["rate"], report["sender"]
-    service, response = report["latency_ms"]["service"], report["latency_ms"]["response"]
-
-    def row(name: str, values: dict[str, float | None]) -> str:
-        cells = "  ".join(
-            f"{k.replace('_', '.')} {'-' if values[k] is None else f'{values[k]:.1f}'}"
-            for k in ("p50", "p90", "p95", "p99", "p99_9", "max")
-        )
-        return f"{name:<9} {cells} ms"
-
-    target = rate["target_per_s"]
-    console.print(
-        f"rate      target {'max' if target is None else f'{target:.1f}/s'}, attempted "
-        f"{(rate['attempted_per_s'] or 0):.1f}/s, achieved {(rate['achieved_per_s'] or 0):.1f}/s, "
-        f"{rate['queued']} queued, {rate['dropped']} dropped"
-    )
-    console.print(row("service", service))
-    console.print(row("response", response))
-    lag = sender["loop_lag_ms"]
-    console.print(f"sender    loop lag p99 {(lag['p99'] or 0):.1f} ms, workers {report['workers']}")
-    if sender["message"]:
-        console.print(f"[yellow]{sender['message']}[/yellow]", markup=True)
-
-
 @app.command()
 def report(
     source: Annotated[Path, typer.Argument(help="A JSON report saved by load --report-json.")],
@@ -934,25 +913,7 @@ def report(
 ) -> int:
     """Render a saved JSON load report as a self-contained HTML page."""
     _check_outputs(html=html_out)
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read it ({exc.strerror})") from None
-    except RecursionError:
-        raise ConfigError(f"{source}: not a webhook-sim report (nested too deeply)") from None
-    except ValueError as exc:
-        raise ConfigError(f"{source}: not JSON ({' '.join(str(exc).split())})") from None
-    if not isinstance(data, dict) or "notifications" not in data:
-        raise ConfigError(f"{source}: not a webhook-sim report (no 'notifications')")
-    try:
-        page = render_html(data)
-    except KeyError as exc:
-        raise ConfigError(f"{source}: not a webhook-sim load report (no {exc})") from None
-    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError):
-        # The renderer trusts the shape load --report-json writes; anything else is not one.
-        raise ConfigError(
-            f"{source}: not a webhook-sim load report (a field has the wrong type)"
-        ) from None
+    page = render_html(read_load_report(source))
     write_text(html_out, page)
     _console().print(f"HTML report written to {html_out}")
     return 0
@@ -1129,10 +1090,10 @@ def platform(
     if report_json is not None:
         write_json(report_json, report)
         console.print(f"report written to {report_json}")
-    summary = report["platform"]["summary"]
+    summary = report.platform.summary
     console.print(
-        f"{summary['processes']} processes, {summary['finished']} finished; "
-        f"{summary['webhook_missed']} missed a webhook, {summary['missed_and_polled']} of "
+        f"{summary.processes} processes, {summary.finished} finished; "
+        f"{summary.webhook_missed} missed a webhook, {summary.missed_and_polled} of "
         "those were polled"
     )
     return SIGNALS.exit_code() or 0
@@ -1140,7 +1101,7 @@ def platform(
 
 async def _serve_platform(
     settings: Settings, config: Any, host: str, port: int, console: Console
-) -> dict[str, Any]:
+) -> PlatformReport:
     from .platform.api import start_platform
 
     running = await start_platform(settings, config, host=host, port=port)
@@ -1166,9 +1127,9 @@ async def _serve_platform(
         await running.close()
     metrics = running.platform.engine.metrics
     first = SIGNALS.first
-    report = run_report(metrics, settings, interrupted=first.name if first else None)
-    report["platform"] = running.platform.report()
-    return report
+    return platform_report(
+        metrics, settings, running.platform.report(), interrupted=first.name if first else None
+    )
 
 
 # receiver ---------------------------------------------------------------------------------------

@@ -11,12 +11,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from .report.model import LoadReport, Second, as_json
+
 WIDTH, HEIGHT, PAD = 760, 220, 44
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
-def _series(timeline: Sequence[dict[str, Any]], key: str) -> list[tuple[float, float]]:
-    return [(float(p["t"]), float(p[key])) for p in timeline if p.get(key) is not None]
+def _series(timeline: Sequence[Second], key: str) -> list[tuple[float, float]]:
+    points = ((p.t, getattr(p, key)) for p in timeline)
+    return [(float(t), float(v)) for t, v in points if v is not None]
 
 
 def line_chart(title: str, unit: str, series: dict[str, list[tuple[float, float]]]) -> str:
@@ -71,36 +74,33 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
-def render(report: dict[str, Any]) -> str:
-    timeline = report.get("timeline", [])
-    n = report["notifications"]
-    lat = report["latency_ms"]
-    rate = report.get("rate", {})
-    sender = report.get("sender", {})
-    service, response = lat.get("service", lat), lat.get("response", {})
+def render(report: LoadReport) -> str:
+    timeline = report.timeline
+    n, rate, sender = report.notifications, report.rate, report.sender
+    service, response = report.latency_ms.service, report.latency_ms.response
     summary = _table(
         [
-            ("target rate", f"{rate['target_per_s']:g} /s" if rate.get("target_per_s")
+            ("target rate", f"{rate.target_per_s:g} /s" if rate.target_per_s
                             else "max (closed model)"),
-            ("achieved rate", f"{(rate.get('achieved_per_s') or 0):.1f} /s"),
-            ("queued arrivals", rate.get("queued", 0)),
-            ("notifications", f"{n['scheduled']} scheduled, {n['delivered']} delivered, "
-                              f"{n['exhausted']} exhausted, {n['cancelled']} cancelled"),
+            ("achieved rate", f"{(rate.achieved_per_s or 0):.1f} /s"),
+            ("queued arrivals", rate.queued),
+            ("notifications", f"{n.scheduled} scheduled, {n.delivered} delivered, "
+                              f"{n.exhausted} exhausted, {n.cancelled} cancelled"),
             ("attempts by outcome", ", ".join(
-                f"{k}: {v}" for k, v in report["attempts"]["by_outcome"].items()) or "-"),
+                f"{k}: {v}" for k, v in report.attempts.by_outcome.items()) or "-"),
             ("service time", "  ".join(
-                f"{k} {_ms(service.get(k))}" for k in ("p50", "p90", "p99", "max"))),
+                f"{k} {_ms(getattr(service, k))}" for k in ("p50", "p90", "p99", "max"))),
             ("response time (from intended start)", "  ".join(
-                f"{k} {_ms(response.get(k))}" for k in ("p50", "p90", "p99", "max"))),
-            ("sender loop lag p99", _ms(sender.get("loop_lag_ms", {}).get("p99"))),
-            ("sender saturated", "yes" if sender.get("saturated") else "no"),
-            ("workers", report.get("workers", 1)),
+                f"{k} {_ms(getattr(response, k))}" for k in ("p50", "p90", "p99", "max"))),
+            ("sender loop lag p99", _ms(sender.loop_lag_ms.p99)),
+            ("sender saturated", "yes" if sender.saturated else "no"),
+            ("workers", report.workers),
         ]
     )  # fmt: skip
     warning = (
         "<p class=warn>The sender was saturated: these figures may be limited by webhook-sim, "
         "not by the receiver.</p>"
-        if sender.get("saturated")
+        if sender.saturated
         else ""
     )
     charts = [
@@ -118,7 +118,7 @@ def render(report: dict[str, Any]) -> str:
             "Failures", "failed attempts per second", {"failures": _series(timeline, "failures")}
         ),
     ]
-    data = json.dumps(report).replace("</", "<\\/")
+    data = json.dumps(as_json(report)).replace("</", "<\\/")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>webhook-sim load report</title>
@@ -131,7 +131,7 @@ h2 {{ font-size: 1.1em; margin-top: 1.5em; }}
 </style></head>
 <body>
 <h1>webhook-sim load report</h1>
-<p>{html.escape(str(report.get("settings", {}).get("url", "")))}</p>
+<p>{html.escape(str(report.settings.get("url", "")))}</p>
 {warning}
 {summary}
 {"".join(charts)}

@@ -25,10 +25,9 @@ from typing import Any
 
 from .arrivals import RateProfile
 from .engine import Engine, EngineOptions
-from .metrics import Metrics, merge, summarize_ms, to_wire
+from .metrics import Metrics, merge, to_wire
 from .payloads import Notification
-from .report import run_report
-from .saturation import WARMUP_S, judge_sender
+from .report import load_report as load_report  # the builder lives with the other reports
 from .settings import Settings, TrafficSettings
 from .signals import SIGNALS, StopSignals
 from .traffic import TrafficPlan
@@ -243,61 +242,3 @@ def _death(exitcode: int | None) -> str:
     if exitcode < 0:
         return f"killed by {signal.Signals(-exitcode).name}"
     return f"exit code {exitcode}"
-
-
-def load_report(
-    metrics: Metrics,
-    settings: Settings,
-    plan: LoadPlan,
-    *,
-    interrupted: signal.Signals | None,
-) -> dict[str, Any]:
-    """The `run` report plus what a load test needs: rates, both latencies, the sender."""
-    m = metrics
-    report = run_report(
-        m,
-        settings,
-        traffic={**plan.traffic.model_dump(), "flow": settings.flow},
-        interrupted=interrupted.name if interrupted else None,
-    )
-    lag = summarize_ms(m.loop_lag)
-    verdict = judge_sender(
-        seconds=[(s.arrivals, s.late) for s in m.seconds if s.t >= WARMUP_S],
-        lag_p99_ms=lag["p99"],
-        cap=m.cap,
-        min_limit=m.min_limit,
-        queued=m.queued,
-    )
-    elapsed = plan.duration_s if plan.profile is None else plan.profile.duration_s
-    # Rates divide by the time measured, not the time asked for: a run stopped early, or one
-    # whose retries went on after the duration, says what really happened.
-    window = m.arrival_window_s
-    report["latency_ms"] = {
-        "service": summarize_ms(m.latency),
-        "response": summarize_ms(m.response),
-    }
-    report["rate"] = {
-        "model": "closed" if plan.profile is None else "open",
-        "target_per_s": plan.target_per_s,
-        "attempted_per_s": m.arrivals / window if window > 0 else None,
-        "achieved_per_s": m.delivered / m.duration_s if m.duration_s else None,
-        "queued": m.queued,
-        "dropped": m.dropped,
-        "late_starts": m.late_starts,
-        "arrival_window_s": round(window, 3),
-        "graceful_stop_s": plan.graceful_stop_s,
-        "profile": [list(p) for p in plan.profile.points] if plan.profile else None,
-        "duration_s": elapsed,
-    }
-    report["sender"] = {
-        "loop_lag_ms": {k: lag[k] for k in ("p50", "p99", "max")},
-        "saturated": verdict.saturated,
-        "late_start_share": verdict.late_share,
-        "late_seconds": verdict.late_seconds,
-        "late_threshold_ms": round(m.late_threshold_s * 1000, 3),
-        "throttled": verdict.throttled,
-        "message": verdict.message,
-    }
-    report["workers"] = plan.workers
-    report["timeline"] = [s.as_json() for s in m.seconds]
-    return report

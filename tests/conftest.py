@@ -11,6 +11,8 @@ import pytest
 
 from dispatcher.receiver import ReceiverConfig, RunningReceiver, start_receiver
 
+pytest_plugins = ["tests.reportcheck"]  # every report a test writes must match the schema
+
 StartReceiver = Callable[..., Awaitable[RunningReceiver]]
 
 

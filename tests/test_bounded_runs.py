@@ -22,6 +22,7 @@ from dispatcher.delivery import AttemptResult
 from dispatcher.engine import Engine, Outcome
 from dispatcher.load import LoadPlan, load_report, run_share
 from dispatcher.payloads import Notification
+from dispatcher.report.model import as_json
 from dispatcher.saturation import judge_sender
 from dispatcher.settings import TrafficSettings
 
@@ -112,7 +113,7 @@ async def test_open_model_duration_bounds_retries_and_in_flight(hanging: str) ->
     assert m.delivered == m.exhausted == 0
     # Arrivals due while every slot hung, before the duration ended, never started.
     assert m.scheduled + m.dropped == len(list(RateProfile.constant(100, 0.3).offsets()))
-    report = load_report(m, s, plan, interrupted=None)
+    report = as_json(load_report(m, s, plan, interrupted=None))
     rate = report["rate"]
     assert rate["dropped"] == m.dropped
     assert rate["attempted_per_s"] == pytest.approx(m.arrivals / m.arrival_window_s)
@@ -225,7 +226,7 @@ async def test_a_starved_sender_is_flagged(receiver: StartReceiver) -> None:
                     graceful_stop_s=1)  # fmt: skip
     engine = Engine(s, observer=_Hog())
     m = await run_share(engine, s, plan, 0)
-    report = load_report(m, s, plan, interrupted=None)
+    report = as_json(load_report(m, s, plan, interrupted=None))
     assert report["sender"]["saturated"], report["sender"]
     assert "--workers" in report["sender"]["message"]
 
@@ -304,7 +305,7 @@ async def test_the_arrival_window_is_the_duration_not_the_last_arrival(
     assert m.arrivals == 1
     assert m.arrival_window_s >= 1.0
     assert m.duration_s >= 1.0
-    report = load_report(m, s, plan, interrupted=None)
+    report = as_json(load_report(m, s, plan, interrupted=None))
     assert report["rate"]["attempted_per_s"] <= 1.0
 
 

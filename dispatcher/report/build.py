@@ -1,0 +1,193 @@
+"""Building the typed report from what a run measured: the one place a report is made."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..checks.result import CheckResult
+from ..metrics import Metrics, summarize_ms
+from ..saturation import WARMUP_S, judge_sender
+from ..settings import Settings, TrafficSettings
+from .model import (
+    Attempts,
+    CheckReport,
+    LagSummary,
+    LoadLatency,
+    LoadReport,
+    Notifications,
+    PlatformReport,
+    PlatformSection,
+    Rate,
+    Requests,
+    RunReport,
+    Scenario,
+    Second,
+    Sender,
+    Summary,
+    Summary4,
+    Throttle,
+    ThrottlePoint,
+    Traffic,
+    Verdict,
+)
+
+if TYPE_CHECKING:
+    from ..load import LoadPlan
+
+
+def verdict(result: CheckResult) -> Verdict:
+    return Verdict.model_validate(result.as_json())
+
+
+def _delivery(m: Metrics, settings: Settings, interrupted: str | None) -> dict[str, Any]:
+    """The fields every delivery report shares; every secret in the settings is `***`."""
+    return {
+        "notifications": Notifications(
+            scheduled=m.scheduled, delivered=m.delivered, exhausted=m.exhausted,
+            cancelled=m.cancelled,
+        ),
+        "attempts": Attempts(
+            total=m.attempts_total,
+            max_per_notification=m.max_attempts_per_notification,
+            by_outcome=dict(sorted(m.by_outcome.items())),
+        ),
+        # Attempts are what the platform's rules count (max_attempts); requests are what the
+        # receiver got: an attempt re-sends once after a 401 that renewed an OAuth2 token.
+        "requests": Requests(
+            sent=m.requests_total, resent_after_401=m.resent_after_401,
+            resent_on_closed_connection=m.resent_stale,
+        ),
+        "duplicates_sent": m.duplicates_sent,
+        "reordered_sent": m.reordered_sent,
+        "unknown_sent": m.unknown_sent,
+        "throttle": Throttle(
+            cap=m.cap, min_limit=m.min_limit, final_limit=m.limit,
+            timeline=[
+                ThrottlePoint(
+                    t_s=p.t_s, limit=p.limit, failure_rate=round(p.failure_rate, 4),
+                    attempts=p.attempts,
+                )
+                for p in m.timeline
+            ],
+        ),
+        "peak_in_flight": m.peak_in_flight,
+        "duration_s": round(m.duration_s, 3),
+        "settings": settings.redacted(),
+        "interrupted": interrupted,
+    }  # fmt: skip
+
+
+def _summary4(m: Metrics) -> Summary4:
+    latency = summarize_ms(m.latency)
+    return Summary4(p50=latency["p50"], p90=latency["p90"], p99=latency["p99"], max=latency["max"])
+
+
+def _traffic(traffic: TrafficSettings, settings: Settings) -> Traffic:
+    return Traffic(**traffic.model_dump(), flow=settings.flow)
+
+
+def run_report(
+    m: Metrics,
+    settings: Settings,
+    *,
+    traffic: TrafficSettings | None = None,
+    interrupted: str | None = None,
+    scenario: Scenario | None = None,
+) -> RunReport:
+    return RunReport(
+        **_delivery(m, settings, interrupted),
+        latency_ms=_summary4(m),
+        traffic=_traffic(traffic, settings) if traffic is not None else None,
+        scenario=scenario,
+    )
+
+
+def scenario_section(name: str, file: str, verdicts: Sequence[CheckResult]) -> Scenario:
+    return Scenario(
+        name=name,
+        file=file,
+        expectations=[verdict(v) for v in verdicts],
+        passed=all(v.status == "passed" for v in verdicts),
+    )
+
+
+def platform_report(
+    m: Metrics, settings: Settings, section: dict[str, Any], *, interrupted: str | None
+) -> PlatformReport:
+    return PlatformReport(
+        **_delivery(m, settings, interrupted),
+        latency_ms=_summary4(m),
+        platform=PlatformSection.model_validate(section),
+    )
+
+
+def check_report(
+    results: Sequence[CheckResult], settings: Settings, *, duration_s: float,
+    interrupted: str | None,
+) -> CheckReport:  # fmt: skip
+    return CheckReport(
+        checks=[verdict(r) for r in results],
+        passed=all(r.status != "failed" for r in results),
+        duration_s=round(duration_s, 3),
+        settings=settings.redacted(),
+        interrupted=interrupted,
+    )
+
+
+def load_report(
+    m: Metrics,
+    settings: Settings,
+    plan: LoadPlan,
+    *,
+    interrupted: str | None,
+    workers_failed: Sequence[str] = (),
+    thresholds: Sequence[CheckResult] = (),
+) -> LoadReport:
+    """The `run` report plus what a load test needs: rates, both latencies, the sender."""
+    lag = summarize_ms(m.loop_lag)
+    judged = judge_sender(
+        seconds=[(s.arrivals, s.late) for s in m.seconds if s.t >= WARMUP_S],
+        lag_p99_ms=lag["p99"],
+        cap=m.cap,
+        min_limit=m.min_limit,
+        queued=m.queued,
+    )
+    elapsed = plan.duration_s if plan.profile is None else plan.profile.duration_s
+    # Rates divide by the time measured, not the time asked for: a run stopped early, or one
+    # whose retries went on after the duration, says what really happened.
+    window = m.arrival_window_s
+    return LoadReport(
+        **_delivery(m, settings, interrupted),
+        latency_ms=LoadLatency(
+            service=Summary(**summarize_ms(m.latency)),
+            response=Summary(**summarize_ms(m.response)),
+        ),
+        traffic=_traffic(plan.traffic, settings),
+        rate=Rate(
+            model="closed" if plan.profile is None else "open",
+            target_per_s=plan.target_per_s,
+            attempted_per_s=m.arrivals / window if window > 0 else None,
+            achieved_per_s=m.delivered / m.duration_s if m.duration_s else None,
+            queued=m.queued,
+            dropped=m.dropped,
+            late_starts=m.late_starts,
+            arrival_window_s=round(window, 3),
+            graceful_stop_s=plan.graceful_stop_s,
+            profile=[list(p) for p in plan.profile.points] if plan.profile else None,
+            duration_s=elapsed,
+        ),
+        sender=Sender(
+            loop_lag_ms=LagSummary(p50=lag["p50"], p99=lag["p99"], max=lag["max"]),
+            saturated=judged.saturated,
+            late_start_share=judged.late_share,
+            late_seconds=judged.late_seconds,
+            late_threshold_ms=round(m.late_threshold_s * 1000, 3),
+            throttled=judged.throttled,
+            message=judged.message,
+        ),
+        workers=plan.workers,
+        timeline=[Second.model_validate(s.as_json()) for s in m.seconds],
+        workers_failed=list(workers_failed) or None,
+        thresholds=[verdict(t) for t in thresholds] or None,
+    )

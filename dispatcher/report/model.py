@@ -1,0 +1,241 @@
+"""The report as one typed value: what `run`, `load`, `check` and `platform` produce, and what
+every renderer (console, JSON, JUnit, HTML) and every reader (`report`, merge, compare) takes.
+
+The JSON report is `model_dump` of these models; its JSON Schema (`docs/report.schema.json`) is
+generated from them (`python -m dispatcher.report.schema`) and carries `schema_version`. A
+field may be added without a new version; renaming or removing one needs a new version and a
+line in the README's changelog.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_ID = "https://github.com/webhook-sim/webhook-sim/docs/report.schema.json"
+
+Ms = Annotated[float | None, Field(description="milliseconds; null when nothing was measured")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Notifications(_Model):
+    """Every notification taken from the plan ends in exactly one of the three outcomes."""
+
+    scheduled: int
+    delivered: int
+    exhausted: int = Field(description="its last attempt failed")
+    cancelled: int = Field(description="the run was stopped before it was delivered")
+
+
+class Attempts(_Model):
+    total: int
+    max_per_notification: int
+    by_outcome: dict[str, int] = Field(description="HTTP status, or error kind, to attempts")
+
+
+class Requests(_Model):
+    """What the receiver got: an attempt re-sends once after a 401 renewed an OAuth2 token,
+    or when a kept-alive connection turned out closed."""
+
+    sent: int
+    resent_after_401: int
+    resent_on_closed_connection: int
+
+
+class Summary4(_Model):
+    p50: Ms
+    p90: Ms
+    p99: Ms
+    max: Ms
+
+
+class Summary(_Model):
+    p50: Ms
+    p90: Ms
+    p95: Ms
+    p99: Ms
+    p99_9: Ms
+    max: Ms
+
+
+class ThrottlePoint(_Model):
+    t_s: float
+    limit: int
+    failure_rate: float
+    attempts: int
+
+
+class Throttle(_Model):
+    cap: int
+    min_limit: int
+    final_limit: int
+    timeline: list[ThrottlePoint] = Field(description="every AIMD decision")
+
+
+class Traffic(_Model):
+    count: int
+    duplicates: float
+    reorder: float
+    unknown: float
+    seed: int | None
+    flow: str
+
+
+class Verdict(_Model):
+    """One check, scenario expectation or threshold."""
+
+    name: str
+    description: str
+    status: Literal["passed", "failed", "skipped"]
+    message: str
+    evidence: list[str]
+    needs: str = Field(description="the evidence a pass rests on")
+    duration_s: float
+
+
+class Scenario(_Model):
+    name: str
+    file: str
+    expectations: list[Verdict]
+    passed: bool
+
+
+class _Delivery(_Model):
+    """What every report of a delivery run (`run`, `load`, `platform`) holds."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    notifications: Notifications
+    attempts: Attempts
+    requests: Requests
+    duplicates_sent: int
+    reordered_sent: int
+    unknown_sent: int
+    throttle: Throttle
+    peak_in_flight: int
+    duration_s: float
+    settings: dict[str, Any] = Field(description="the settings used; every secret is ***")
+    interrupted: str | None = Field(description="the signal that stopped the run, if any")
+
+
+class RunReport(_Delivery):
+    kind: Literal["run"] = "run"
+    latency_ms: Summary4 = Field(description="service time: request sent to answer read")
+    traffic: Traffic | None = None
+    scenario: Scenario | None = None
+
+
+class Rate(_Model):
+    model: Literal["open", "closed"]
+    target_per_s: float | None
+    attempted_per_s: float | None = Field(description="first attempts per second of arrivals")
+    achieved_per_s: float | None = Field(description="deliveries per second of the whole run")
+    queued: int = Field(description="arrivals that started late because every slot was busy")
+    dropped: int = Field(description="arrivals due before the duration that never started")
+    late_starts: int = Field(description="arrivals that started late with a slot free")
+    arrival_window_s: float
+    graceful_stop_s: float
+    profile: list[list[float]] | None = Field(description="the ramp's TIME:RATE points")
+    duration_s: float
+
+
+class LoadLatency(_Model):
+    service: Summary = Field(description="request sent to answer read")
+    response: Summary = Field(description="from the instant the attempt was due (no CO)")
+
+
+class LagSummary(_Model):
+    p50: Ms
+    p99: Ms
+    max: Ms
+
+
+class Sender(_Model):
+    """Whether webhook-sim itself kept up: figures of a saturated sender blame the wrong side."""
+
+    loop_lag_ms: LagSummary
+    saturated: bool
+    late_start_share: float
+    late_seconds: int
+    late_threshold_ms: float
+    throttled: bool
+    message: str
+
+
+class Second(_Model):
+    t: int
+    arrivals: int
+    late_starts: int
+    attempts: int
+    deliveries: int
+    failures: int
+    limit: int
+    p99_ms: Ms
+
+
+class LoadReport(_Delivery):
+    kind: Literal["load"] = "load"
+    latency_ms: LoadLatency
+    traffic: Traffic
+    rate: Rate
+    sender: Sender
+    workers: int
+    timeline: list[Second] = Field(description="one entry per second of the run")
+    workers_failed: list[str] | None = None
+    thresholds: list[Verdict] | None = None
+
+
+class PlatformSummary(_Model):
+    processes: int
+    finished: int
+    webhook_missed: int
+    missed_and_polled: int
+    missed_never_learned: int
+    learned_final_after_s_max: float | None
+
+
+class PlatformSection(_Model):
+    outage: bool
+    summary: PlatformSummary
+    assertion_signatures: Literal["verified", "not verified"]
+    connections: dict[str, Any] | None
+    processes: list[dict[str, Any]] = Field(description="every process, its notifications, polls")
+
+
+class PlatformReport(_Delivery):
+    kind: Literal["platform"] = "platform"
+    latency_ms: Summary4
+    platform: PlatformSection
+
+
+class CheckReport(_Model):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["check"] = "check"
+    checks: list[Verdict]
+    passed: bool
+    duration_s: float
+    settings: dict[str, Any]
+    interrupted: str | None
+
+
+Report = Annotated[
+    RunReport | LoadReport | PlatformReport | CheckReport, Field(discriminator="kind")
+]
+AnyReport = RunReport | LoadReport | PlatformReport | CheckReport
+# Sections written only when they apply (a scenario, failed workers, thresholds): absent, not
+# null, as they were before the model existed.
+OPTIONAL_SECTIONS = ("scenario", "workers_failed", "thresholds", "traffic")
+
+
+def as_json(report: AnyReport) -> dict[str, Any]:
+    """The JSON report: `schema_version` and `kind` first, optional sections left out."""
+    data = report.model_dump(mode="json")
+    for key in OPTIONAL_SECTIONS:
+        if data.get(key, 0) is None:
+            del data[key]
+    head = {"schema_version": data.pop("schema_version"), "kind": data.pop("kind")}
+    return {**head, **data}
