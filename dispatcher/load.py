@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import multiprocessing
 import multiprocessing.connection
@@ -29,7 +28,7 @@ from .metrics import Metrics, merge, to_wire
 from .payloads import Notification
 from .report import load_report as load_report  # the builder lives with the other reports
 from .settings import Settings, TrafficSettings
-from .signals import SIGNALS, StopSignals
+from .signals import SIGNALS, StopSignals, until_signalled
 from .traffic import TrafficPlan
 
 CLOSED_MODEL_PROCESSES = 10**12  # "--rate max": as many as the duration allows
@@ -129,23 +128,30 @@ def _worker_main(
     mine = worker_settings(settings, plan, index)
     engine = Engine(mine, options=options)
 
+    def listen() -> None:
+        # The parent's stops arrive as words on the pipe, and become this worker's own stop
+        # signals: the worker stops through the same path as every command.
+        # A SIGTERM sent to this worker alone already counts: the parent's first "stop" after
+        # it is the same graceful stop, not a second one.
+        words = 0
+        while words < 2:
+            try:
+                word = control.recv()
+            except (EOFError, OSError):
+                word = "now"  # the parent is gone: nobody will read a report
+            words = 2 if word == "now" else words + 1
+            while len(own.received) < words:
+                own.handle(signal.SIGINT, None)
+
     async def main() -> Metrics:
-        loop = asyncio.get_running_loop()
-
-        def listen() -> None:
-            stops = 0
-            while stops < 2:
-                try:
-                    word = control.recv()
-                except (EOFError, OSError):
-                    word = "now"  # the parent is gone: nobody will read a report
-                stops = 2 if word == "now" else stops + 1
-                with contextlib.suppress(RuntimeError):  # the run is over, the loop closed
-                    loop.call_soon_threadsafe(functools.partial(engine.stop, now=stops == 2))
-
         threading.Thread(target=listen, name="control", daemon=True).start()
-        with own.listening(engine.stop, lambda: engine.stop(now=True)):
-            return await run_share(engine, mine, plan, index)
+        await until_signalled(
+            run_share(engine, mine, plan, index),
+            graceful=engine.stop,
+            now=lambda: engine.stop(now=True),
+            signals=own,
+        )
+        return engine.metrics
 
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:

@@ -123,9 +123,13 @@ async def until_signalled(
     *,
     graceful: Callable[[], None] | None = None,
     now: Callable[[], None] | None = None,
+    signals: StopSignals = SIGNALS,
 ) -> T | None:
     """Run `work`. The first signal calls `graceful` (default: cancel the work), the second
-    `now` (default: cancel it). None when a signal cancelled the work before it returned."""
+    `now` (default: cancel it). None when a signal cancelled the work before it returned.
+
+    Every command stops through here, and so does each load worker (with `signals` of its own,
+    fed by its parent's control pipe)."""
     import asyncio
 
     task = asyncio.ensure_future(work)
@@ -133,11 +137,11 @@ async def until_signalled(
     def cancel() -> None:
         task.cancel()
 
-    with SIGNALS.listening(graceful or cancel, now or cancel):
+    with signals.listening(graceful or cancel, now or cancel):
         try:
             return await task
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if SIGNALS.first is None or (current is not None and current.cancelling()):
+            if signals.first is None or (current is not None and current.cancelling()):
                 raise  # a cancellation of our own, not one a signal asked for
             return None

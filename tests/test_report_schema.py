@@ -59,7 +59,7 @@ def every_kind() -> list[object]:
     traffic = TrafficSettings(count=3, seed=1)
     plan = LoadPlan(None, 1.0, traffic)
     section = {
-        "outage": False,
+        "outage": "drop",
         "summary": {"processes": 0, "finished": 0, "webhook_missed": 0, "missed_and_polled": 0,
                     "missed_never_learned": 0, "learned_final_after_s_max": None},
         "assertion_signatures": "not verified",

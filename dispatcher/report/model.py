@@ -199,7 +199,7 @@ class PlatformSummary(_Model):
 
 
 class PlatformSection(_Model):
-    outage: bool
+    outage: Literal["drop", "delay"] | None = Field(description="the outage under way, if any")
     summary: PlatformSummary
     assertion_signatures: Literal["verified", "not verified"]
     connections: dict[str, Any] | None

@@ -1,0 +1,21 @@
+"""The command line: a thin face over `dispatcher.jobs`. Each command takes its options by
+name (`options`, `declare`), builds its job, runs it, renders the typed result and maps it to
+an exit code; `app.main` is the one error edge."""
+
+from __future__ import annotations
+
+from .app import app, main
+
+# Each module registers its commands, in the order `--help` lists them.
+# isort: off
+from . import send, run, check, load, report, serve, demo  # noqa: F401
+# isort: on
+
+__all__ = ["app", "main", "run_main"]
+
+
+def run_main() -> None:
+    """The console script's old entry point; `dispatcher.__main__` is the one installed."""
+    from ..__main__ import console_main
+
+    console_main()

@@ -1,0 +1,107 @@
+"""`check`: the conformance suite against a receiver, a pass/fail verdict for CI."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..checks.result import CheckResult
+from ..checks.suite import CHECKS, CheckContext, not_run, run_checks
+from ..errors import ConfigError
+from ..report import CheckReport, check_report
+from ..settings import build_settings, redact_url, validate_url
+from ..signals import SIGNALS
+from .flags import Flags, settings_flags
+
+
+def _url(flag: str, value: str | None) -> None:
+    """The same rules as --url (absolute http(s), no credentials, a valid host)."""
+    if value is None:
+        return
+    try:
+        validate_url(value)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} = {redact_url(value)!r}: {exc}") from None
+
+
+def _between(flag: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{flag} = {value}: must be between {low:g} and {high:g}")
+
+
+def _context(flags: Flags) -> CheckContext:
+    names = [c.name for c in CHECKS]
+    for name in flags.get("only") or ():
+        if name not in names:
+            raise ConfigError(f"--only = {name!r}: no such check (allowed: {', '.join(names)})")
+    _between("--burst", flags["burst"], 1, 500)
+    _between("--batch", flags["batch"], 1, 100_000)
+    _between("--burst-max-failure", flags["burst_max_failure"], 0, 1)
+    for name in ("fallback_within", "fallback_window"):
+        if not 0 < flags[name] <= 3600:
+            raise ConfigError(
+                f"--{name.replace('_', '-')} = {flags[name]}: must be more than 0 seconds, "
+                "at most 3600"
+            )
+    _between("--fallback-count", flags["fallback_count"], 1, 1000)
+    verify_url: str | None = flags.get("verify_url")
+    _url("--platform", flags.get("platform"))
+    _url("--fallback-create-url", flags.get("fallback_create_url"))
+    _url("--verify-url", verify_url.replace("{id}", "id") if verify_url else None)
+    if verify_url is not None and "{id}" not in verify_url:
+        raise ConfigError(f"--verify-url = {verify_url!r}: must contain {{id}}")
+    return CheckContext(
+        build_settings(config=flags.get("config"), flags=settings_flags(flags)),
+        seed=flags.get("seed"),
+        batch=flags["batch"],
+        burst=flags["burst"],
+        burst_max_failure=flags["burst_max_failure"],
+        verify_url=verify_url,
+        verify_field=flags["verify_field"],
+        platform_url=flags.get("platform"),
+        fallback_within_s=flags["fallback_within"],
+        fallback_create_url=flags.get("fallback_create_url"),
+        fallback_count=flags["fallback_count"],
+        fallback_window_s=flags["fallback_window"],
+    )
+
+
+@dataclass(frozen=True)
+class CheckJob:
+    context: CheckContext
+    only: tuple[str, ...] = ()  # the checks to run; all when empty
+
+    @classmethod
+    def from_flags(cls, flags: Flags) -> CheckJob:
+        return cls(_context(flags), tuple(flags.get("only") or ()))
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    results: tuple[CheckResult, ...]
+    report: CheckReport
+
+    @property
+    def passed(self) -> bool:
+        return self.report.passed
+
+
+async def check(job: CheckJob, into: list[CheckResult] | None = None) -> None:
+    """Run the checks, appending each verdict to `into` as it comes (an interrupted run keeps
+    what it had)."""
+    await run_checks(job.context, job.only, into=into)
+
+
+def finish(job: CheckJob, results: list[CheckResult], started: float) -> CheckRun:
+    """The verdicts and report of a suite that ran (or was interrupted) since `started`
+    (`time.perf_counter()`); the checks an interrupt kept from finishing are skipped."""
+    interrupted = SIGNALS.first
+    if interrupted is not None:
+        results = results + not_run(job.only, results, f"interrupted by {interrupted.name}")
+    report = check_report(
+        results,
+        job.context.settings,
+        duration_s=time.perf_counter() - started,
+        interrupted=interrupted.name if interrupted else None,
+    )
+    return CheckRun(tuple(results), report)

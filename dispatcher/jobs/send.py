@@ -1,0 +1,64 @@
+"""`send`: one notification, with the platform's retries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..contract import STATE_FINISHED
+from ..engine import Engine, EngineOptions, Observer, Outcome
+from ..errors import ConfigError
+from ..payloads import PayloadFactory, notification
+from ..settings import SendOptions, Settings, build_settings, validate_flags
+from .flags import Flags, settings_flags
+
+
+@dataclass(frozen=True)
+class SendJob:
+    settings: Settings
+    payload: dict[str, Any]
+    seed: int | None = None
+
+    @classmethod
+    def from_flags(cls, flags: Flags) -> SendJob:
+        settings = build_settings(config=flags.get("config"), flags=settings_flags(flags))
+        process_id: str | None = flags.get("process_id")
+        if process_id is not None:
+            try:
+                uuid.UUID(process_id)
+            except ValueError:
+                raise ConfigError(f"--process-id = {process_id!r}: must be a UUID") from None
+        result = validate_flags(SendOptions, {"result": flags.get("result", "ok")}).result
+        factory = PayloadFactory(flags.get("seed"))
+        if settings.flow == "by-client":
+            payload = factory.by_client(process_id=process_id, status=flags.get("status", 3))
+        else:
+            payload = factory.by_unico(
+                process_id=process_id,
+                state=flags.get("state", STATE_FINISHED),
+                result=result,
+                flow=flags.get("process_flow"),
+                profile=settings.payload_profile,
+            )
+        return cls(settings, payload, flags.get("seed"))
+
+    def engine(self, observer: Observer | None = None) -> Engine:
+        return Engine(self.settings, options=EngineOptions(seed=self.seed), observer=observer)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    attempts: int
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome == "delivered"
+
+
+async def send(job: SendJob, engine: Engine | None = None) -> SendResult:
+    engine = engine or job.engine()
+    m = await engine.run([notification(job.payload)])
+    outcome: Outcome = "delivered" if m.delivered else "exhausted" if m.exhausted else "cancelled"
+    return SendResult(outcome, m.attempts_total)
