@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import urllib.error
 import urllib.request
@@ -166,6 +167,54 @@ async def test_token_endpoint_refuses_bad_clients_and_grants(receiver: StartRece
     assert r.state.token_requests == 3
 
 
+async def test_token_endpoint_refuses_malformed_client_credentials(
+    receiver: StartReceiver,
+) -> None:
+    r = await receiver(auth="oauth2", client_id="cid", client_secret="sec")
+    grant = {"grant_type": "client_credentials"}
+    malformed = [
+        "Basic not-base64!",
+        "Basic " + base64.b64encode(b"cid").decode(),  # no colon
+        "Basic " + base64.b64encode(b"\xff:sec").decode(),  # not UTF-8
+        "Basic " + base64.b64encode("c\u00efd:sec".encode()).decode(),  # not ASCII
+    ]
+    async with aiohttp.ClientSession() as http:
+        for header in malformed:
+            # A malformed Basic header is refused, even with good credentials in the form.
+            form = {**grant, "client_id": "cid", "client_secret": "sec"}
+            headers = {"Authorization": header}
+            async with http.post(r.url + "/oauth/token", data=form, headers=headers) as resp:
+                assert resp.status == 401, header
+                assert (await resp.json())["error"] == "invalid_client"
+                assert resp.headers["WWW-Authenticate"] == "Basic"
+
+
+async def test_undecodable_credentials_are_refused_not_a_crash(receiver: StartReceiver) -> None:
+    r = await receiver(api_key="X-Key:abc")
+    host, port = r.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST / HTTP/1.1\r\nHost: x\r\nX-Key: \xff\xfe\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.startswith(b"HTTP/1.1 401 ")
+    assert r.state.rejected_auth == 1
+
+
+def test_an_api_key_no_client_could_send_is_refused() -> None:
+    with pytest.raises(ValidationError, match="header name 'X Key' is not a valid"):
+        ReceiverConfig.model_validate({"api_key": "X Key:k"})
+    with pytest.raises(ValidationError, match="Host cannot carry an API key"):
+        ReceiverConfig.model_validate({"auth": "api-key", "api_key": "Host:k"})
+    assert ReceiverConfig.model_validate({"api_key": "X-Key: v"}).expected_header() == (
+        "X-Key",
+        "v",
+    )
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
@@ -217,6 +266,10 @@ def test_basic_without_auth_flag_expects_basic(receiver_process: Callable[..., s
         (["--dedup-exact-keys", "-1"], "dedup_exact_keys"),
         (["--max-connections", "0"], "max_connections"),
         (["--read-timeout", "0"], "read_timeout_s"),
+        (
+            ["--api-key", "X Key:pa55word"],
+            "receiver: api_key = ***: header name 'X Key' is not a valid header name",
+        ),
     ],
 )
 def test_receiver_bad_input_is_one_line(
@@ -227,3 +280,4 @@ def test_receiver_bad_input_is_one_line(
     assert code == 2
     assert err.count("\n") == 1, err
     assert expected in err
+    assert "pa55word" not in err

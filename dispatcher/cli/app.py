@@ -82,14 +82,9 @@ SECRET_FLAGS = ("--basic", "--api-key", "--client-secret", "--secret-header")
 
 def secrets_given(argv: list[str], env: dict[str, str] | os._Environ[str]) -> list[str]:
     """Every credential on the command line or in the environment, parsed or not."""
-    found = [v for k, v in env.items() if k.startswith("WEBHOOK_SIM_") and v]
+    given = [v for k, v in env.items() if k.startswith("WEBHOOK_SIM_") and v]
     for i, arg in enumerate(argv):
         name, eq, value = arg.partition("=")
         if name in SECRET_FLAGS:
-            value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
-            found += [value, value.partition(":")[2].strip()]
-    for value in list(found):
-        _, sep, password = value.partition(":")
-        if sep and password:
-            found.append(credentials.basic_header(value).removeprefix("Basic "))
-    return found
+            given.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+    return [secret for value in given for secret in credentials.secrets_in_spec(value)]

@@ -1,26 +1,28 @@
 """The platform's API on loopback: token, CreateProcess, GetProcess for both integration
 methods, plus `/_platform/*` control and inspection endpoints. Notifications leave through the
 same engine as `run` (cap, retries, throttle).
+
+This module is the routes and their wiring; what a request body must hold is in `bodies`, what
+GetProcess answers in `views`, the error shapes in `dispatcher.httpjson`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..delivery import AttemptResult
 from ..engine import Engine, EngineOptions, Outcome
+from ..httpjson import json_error, platform_error
 from ..metrics import Metrics
 from ..payloads import Notification
 from ..receiver.quietlog import one_line_logger
@@ -37,9 +39,11 @@ from ..receiver.validate import parse_json, printable
 from ..settings import Settings
 from ..tokens import TokenStore
 from .assertion import GRANT_TYPE, InvalidAssertion, check_assertion
+from .bodies import Invalid, json_object, validate_client_create, validate_unico_create
 from .keys import FLAG as KEY_FLAG
 from .keys import load_keys
-from .world import GETPROCESS_RESULTS, Mix, OutageMode, Process, World, iso
+from .views import client_view, unico_view
+from .world import Mix, OutageMode, Process, World
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 log = logging.getLogger("webhook_sim.platform")
@@ -70,116 +74,6 @@ class PlatformConfig(BaseModel):
     max_connections: int | None = Field(None, ge=1, le=1_000_000)
     read_timeout_s: float = Field(DEFAULT_READ_TIMEOUT_S, gt=0, le=3600)
     idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=86400)
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    """The platform's error shape (gRPC-gateway style, as its PROCESS_STATE_* enums suggest)."""
-    return web.json_response(
-        {"error": {"code": status, "status": code, "message": message}}, status=status
-    )
-
-
-_GRPC_CODES = {408: "DEADLINE_EXCEEDED", 413: "RESOURCE_EXHAUSTED"}
-
-
-def _transport_error(status: int, message: str) -> web.Response:
-    """What the serving layer answers (a body too large, too slow, cut short), in the same shape."""
-    return _error(status, _GRPC_CODES.get(status, "INVALID_ARGUMENT"), message)
-
-
-class Invalid(Exception):
-    pass
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Invalid(f"{where} must be a JSON object")
-    return cast(dict[str, Any], value)
-
-
-def _text(body: dict[str, Any], key: str, where: str, *, required: bool) -> None:
-    if key not in body:
-        if required:
-            raise Invalid(f"{where}{key} is required")
-        return
-    if not isinstance(body[key], str) or not body[key]:
-        raise Invalid(f"{where}{key} must be a non-empty string")
-
-
-def validate_unico_create(raw: Any) -> dict[str, Any]:
-    body = _object(raw, "the body")
-    _text(body, "flow", "", required=True)
-    for key in ("callbackUri", "purpose"):
-        _text(body, key, "", required=False)
-    person = _object(body.get("person"), "person")
-    for key in ("duiType", "duiValue"):
-        _text(person, key, "person.", required=True)
-    for key in ("friendlyName", "phone", "email"):
-        _text(person, key, "person.", required=False)
-    channels = person.get("notifications", [])
-    if not isinstance(channels, list):
-        raise Invalid("person.notifications must be a list")
-    for i, channel in enumerate(channels):
-        _text(_object(channel, f"person.notifications[{i}]"), "notificationChannel",
-              f"person.notifications[{i}].", required=True)  # fmt: skip
-    if "expiresIn" in body and not isinstance(body["expiresIn"], str | int):
-        raise Invalid('expiresIn must be a duration such as "3600s"')
-    return body
-
-
-def validate_client_create(raw: Any) -> dict[str, Any]:
-    body = _object(raw, "the body")
-    subject = _object(body.get("subject"), "subject")
-    for key in ("code", "name"):
-        _text(subject, key, "subject.", required=True)
-    for key in ("gender", "birthDate", "email", "phone"):
-        _text(subject, key, "subject.", required=False)
-    _text(body, "imageBase64", "", required=True)
-    try:
-        base64.b64decode(body["imageBase64"], validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid("imageBase64 is not base64") from None
-    return body
-
-
-def unico_view(process: Process, expires_s: float = 86400) -> dict[str, Any]:
-    finished = process.final
-    view: dict[str, Any] = {
-        "id": process.id,
-        "flow": process.request.get("flow"),
-        "state": "PROCESS_STATE_FINISHED" if finished else "PROCESS_STATE_CREATED",
-        "result": GETPROCESS_RESULTS[process.path[0]] if finished else "PROCESS_RESULT_UNSPECIFIED",
-        "createdAt": iso(process.created_at),
-        "expiresAt": iso(process.created_at + expires_s),
-        "authenticationInfo": {},
-        "callbackUri": process.request.get("callbackUri"),
-        "purpose": process.request.get("purpose"),
-    }
-    if process.finished_at is not None:
-        view["finishedAt"] = iso(process.finished_at)
-    return view
-
-
-def client_view(process: Process) -> dict[str, Any]:
-    status = int(process.current) if process.current else 1
-    view: dict[str, Any] = {"id": process.id, "status": status}
-    if status == 3:
-        view |= {
-            "unicoId": {"result": "yes"},
-            "identityFraudsters": {"result": "inconclusive"},
-            "government": {"serpro": 97},
-            "liveness": 1,
-        }
-    elif status == 2:
-        view |= {
-            "unicoId": {"result": "inconclusive", "score": 42},
-            "identityFraudsters": {"result": "inconclusive"},
-            "government": {"serpro": -1},
-            "liveness": 1,
-        }
-    elif status in (4, 5):
-        view |= {"unicoId": {"result": "no"}, "liveness": 2}
-    return view
 
 
 class _Bridge:
@@ -232,7 +126,7 @@ class Platform:
         )
 
     def app(self, limits: ServerLimits | None = None) -> web.Application:
-        guard = guard_middleware(limits or self.limits(), _transport_error)
+        guard = guard_middleware(limits or self.limits(), platform_error)
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
         r = app.router
         r.add_post("/oauth2/token", self.token)
@@ -290,10 +184,7 @@ class Platform:
         checked = f"{len(self.keys)} key(s)" if self.keys else UNVERIFIED
         if form.get("grant_type") != GRANT_TYPE:
             log.info("POST /oauth2/token 400 unsupported_grant_type (%s)", checked)
-            return web.json_response(
-                {"error": "unsupported_grant_type", "error_description": f"use {GRANT_TYPE}"},
-                status=400,
-            )
+            return json_error(400, "unsupported_grant_type", description=f"use {GRANT_TYPE}")
         try:
             grant = check_assertion(
                 str(form.get("assertion", "")),
@@ -303,9 +194,7 @@ class Platform:
             )
         except InvalidAssertion as exc:
             log.info("POST /oauth2/token 400 invalid_grant: %s (%s)", exc, checked)
-            return web.json_response(
-                {"error": "invalid_grant", "error_description": str(exc)}, status=400
-            )
+            return json_error(400, "invalid_grant", description=str(exc))
         token = self.tokens.issue(self.config.token_ttl_s)
         verdict = "signature verified" if grant.verified else UNVERIFIED
         log.info("POST /oauth2/token 200 iss=%s (%s)", printable(grant.issuer), verdict)
@@ -317,11 +206,11 @@ class Platform:
         async def guarded(request: web.Request) -> web.Response:
             problem = self.tokens.problem(request.headers.get("Authorization", ""))
             if problem is not None:
-                return _error(401, "UNAUTHENTICATED", problem)
+                return platform_error(401, problem)
             if apikey:
                 key = request.headers.get("APIKEY", "")
                 if not key or (self.config.apikey is not None and key != self.config.apikey):
-                    return _error(401, "UNAUTHENTICATED", "missing or wrong APIKEY header")
+                    return platform_error(401, "missing or wrong APIKEY header")
             return await handler(request)
 
         return guarded
@@ -338,7 +227,7 @@ class Platform:
         try:
             body = validate_unico_create(await self._body(request))
         except Invalid as exc:
-            return _error(400, "INVALID_ARGUMENT", str(exc))
+            return platform_error(400, str(exc))
         process = self._create("by-unico", body)
         base = f"{request.scheme}://{request.host}"
         return web.json_response(
@@ -349,7 +238,7 @@ class Platform:
         try:
             body = validate_client_create(await self._body(request))
         except Invalid as exc:
-            return _error(400, "INVALID_ARGUMENT", str(exc))
+            return platform_error(400, str(exc))
         body = {k: v for k, v in body.items() if k != "imageBase64"}  # no need to keep images
         process = self._create("by-client", body)
         return web.json_response({"id": process.id, "status": 1})
@@ -362,7 +251,7 @@ class Platform:
     def _find(self, request: web.Request, flow: str) -> Process | web.Response:
         process = self.world.processes.get(request.match_info["id"])
         if process is None or process.flow != flow:
-            return _error(404, "NOT_FOUND", f"no process {request.match_info['id']}")
+            return platform_error(404, f"no process {request.match_info['id']}")
         self.world.polled(process)
         return process
 
@@ -385,9 +274,9 @@ class Platform:
 
     async def outage(self, request: web.Request) -> web.Response:
         try:
-            body = _object(await self._body(request), "the body")
+            body = json_object(await self._body(request), "the body")
         except Invalid as exc:
-            return _error(400, "INVALID_ARGUMENT", str(exc))
+            return platform_error(400, str(exc))
         action, mode = body.get("action"), body.get("mode", self.config.outage_mode)
         if action == "start" and mode in ("drop", "delay"):
             self.world.start_outage(mode)
@@ -395,11 +284,8 @@ class Platform:
         if action == "end":
             released = self.world.end_outage()
             return web.json_response({"outage": None, "released": released})
-        return _error(
-            400,
-            "INVALID_ARGUMENT",
-            'send {"action": "start", "mode": "drop|delay"} or {"action": "end"}',
-        )
+        usage = 'send {"action": "start", "mode": "drop|delay"} or {"action": "end"}'
+        return platform_error(400, usage)
 
     def report(self) -> dict[str, Any]:
         return {

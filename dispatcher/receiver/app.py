@@ -1,253 +1,51 @@
 """The sandbox receiver: an integrator's endpoint done right, with switches to make it fail.
 
 It never imports the engine: it is the other side of the wire, and only shares the contract's
-vocabulary and the auth settings' shape with it.
+vocabulary and the credentials' parsers with it. Its settings are in `config`, what it counts
+in `state`, its OAuth2 provider in `token`; this module is the request handler and serving.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
 import logging
 import random
 import sys
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..contract import FINAL_STATUSES
-from ..credentials import split_api_key
-from ..errors import ConfigError
+from ..credentials import same_secret
+from ..httpjson import json_error
 from ..tokens import TokenStore
+from .config import FLAWS, AuthType, Flaw, ReceiverConfig, infer_auth
 from .dedup import NotificationMemory, digest
 from .quietlog import one_line_logger, quiet_loop_errors
-from .serving import (
-    DEFAULT_IDLE_TIMEOUT_S,
-    DEFAULT_READ_TIMEOUT_S,
-    Gate,
-    Served,
-    ServerLimits,
-    fit_connections,
-    guard_middleware,
-    serve,
-)
+from .serving import Gate, Served, ServerLimits, fit_connections, guard_middleware, serve
+from .state import ReceiverState
+from .token import TOKEN_PATH, token_endpoint
 from .validate import Accepted, parse_json, printable, validate
+
+__all__ = [
+    "FLAWS",
+    "TOKEN_PATH",
+    "AuthType",
+    "Flaw",
+    "ReceiverConfig",
+    "RunningReceiver",
+    "Sandbox",
+    "infer_auth",
+    "serve_forever",
+    "start_receiver",
+]
 
 log = logging.getLogger("webhook_sim.receiver")
 
-TOKEN_PATH = "/oauth/token"
 STATS_PATH = "/_stats"
 PROCESS_PATH = "/processes/{id}"
-
-Flaw = Literal[
-    "any-credentials",  # accepts any (or no) credentials
-    "duplicate-409",  # 409 Conflict on a notification it has already accepted
-    "duplicate-500",  # 500 on a notification it has already accepted
-    "unknown-500",  # 500 on a status, state, result or event it does not know
-    "extra-field-500",  # 500 on a field it does not know
-    "regress",  # a late, earlier status overwrites the final one
-    "slow",  # answers after slow_ms, longer than a sender's timeout
-]
-FLAWS: tuple[str, ...] = Flaw.__args__  # type: ignore[attr-defined]
-AuthType = Literal["none", "basic", "api-key", "oauth2"]
 MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_EXACT_KEYS = 1_000_000
-# `GET /processes/{id}` answers for this many most recently notified processes: enough for
-# `check --verify-url`, which asks about what it just sent, at about 200 bytes a process.
-PROCESS_VIEWS = 100_000
-
-
-def infer_auth(
-    explicit: str | None,
-    *,
-    basic: object = None,
-    api_key: object = None,
-    client_id: object = None,
-    client_secret: object = None,
-    env: Mapping[str, str] | None = None,
-) -> str:
-    """The auth to expect: --auth when given, else the one kind of credential given, as the
-    sender infers it (and, with no credential flag, the one credential in the environment).
-
-    Two kinds given without --auth is refused: guessing would test the wrong thing.
-    """
-    if explicit is not None:
-        return explicit
-    kinds = [
-        (kind, flag)
-        for kind, flag, given in (
-            ("basic", "--basic", basic),
-            ("api-key", "--api-key", api_key),
-            ("oauth2", "--client-id/--client-secret", client_id or client_secret),
-        )
-        if given
-    ]
-    if len(kinds) > 1:
-        raise ConfigError(
-            f"{' and '.join(flag for _, flag in kinds)} given: say which the receiver expects "
-            "with --auth"
-        )
-    if kinds:
-        return kinds[0][0]
-    present = [
-        kind
-        for kind, name in (("basic", "WEBHOOK_SIM_BASIC"), ("api-key", "WEBHOOK_SIM_API_KEY"))
-        if (env or {}).get(name)
-    ]
-    return present[0] if len(present) == 1 else "none"
-
-
-class ReceiverConfig(BaseModel):
-    """What the sandbox expects from callers, and how it misbehaves on purpose."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    auth: AuthType = "none"  # when not given: inferred from the credentials (infer_auth)
-    basic: SecretStr | None = None
-    api_key: SecretStr | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    token_ttl_s: int = Field(3600, ge=1, le=86400)
-    fail_rate: float = Field(0.0, ge=0, le=1)
-    fail_first: int = Field(0, ge=0)
-    latency_ms: float = Field(0.0, ge=0, le=600_000)
-    status: int | None = Field(None, ge=100, le=599)
-    seed: int | None = None
-    flaws: tuple[Flaw, ...] = ()
-    slow_ms: float = Field(2000.0, ge=0, le=600_000)
-    # None: DEFAULT_MAX_CONNECTIONS, fitted under the open-file limit (serving.fit_connections).
-    max_connections: int | None = Field(None, ge=1, le=1_000_000)
-    read_timeout_s: float = Field(DEFAULT_READ_TIMEOUT_S, gt=0, le=3600)
-    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=86400)
-    dedup_exact_keys: int = Field(DEFAULT_EXACT_KEYS, ge=0, le=100_000_000)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _infer_auth(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("auth") is None:
-            try:
-                auth = infer_auth(
-                    None,
-                    basic=data.get("basic"),
-                    api_key=data.get("api_key"),
-                    client_id=data.get("client_id"),
-                    client_secret=data.get("client_secret"),
-                )
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
-            data = {**data, "auth": auth}
-        return data
-
-    @model_validator(mode="after")
-    def _complete(self) -> ReceiverConfig:
-        if self.auth == "basic" and (
-            self.basic is None or ":" not in self.basic.get_secret_value()
-        ):
-            raise ValueError("--basic USER:PASS is required with --auth basic")
-        if self.auth == "api-key" and not self.api_key:
-            raise ValueError("--api-key HEADER:VALUE (or VALUE) is required with --auth api-key")
-        if self.auth == "oauth2" and not (self.client_id and self.client_secret):
-            raise ValueError("--client-id and --client-secret are required with --auth oauth2")
-        return self
-
-
-class ProcessViews:
-    """The receiver's own view of each process, as an integrator's app would keep it; only the
-    `limit` most recently notified processes are kept, so memory stays bounded."""
-
-    def __init__(self, limit: int = PROCESS_VIEWS) -> None:
-        self.limit = limit
-        self.forgotten = 0
-        # (flow, status or state, result); OrderedDict: evicting the oldest is O(1).
-        self._views: OrderedDict[str, tuple[str, int | str, str | None]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._views)
-
-    def status(self, process_id: str) -> int | str | None:
-        view = self._views.get(process_id)
-        return None if view is None else view[1]
-
-    def put(self, accepted: Accepted) -> None:
-        views = self._views
-        views.pop(accepted.process_id, None)
-        # Interned: a million "PROCESS_STATE_FINISHED" decoded from bodies are one string.
-        state = sys.intern(accepted.status) if isinstance(accepted.status, str) else accepted.status
-        result = sys.intern(accepted.result) if accepted.result is not None else None
-        views[accepted.process_id] = (accepted.flow, state, result)
-        if len(views) > self.limit:
-            views.popitem(last=False)
-            self.forgotten += 1
-
-    def get(self, process_id: str) -> dict[str, Any] | None:
-        view = self._views.get(process_id)
-        if view is None:
-            return None
-        flow, status, result = view
-        if flow == "by-client":
-            return {"id": process_id, "status": status}
-        return {"id": process_id, "state": status, "result": result}
-
-
-@dataclass
-class ReceiverState:
-    """Everything the receiver counts; served as JSON at /_stats."""
-
-    received: int = 0
-    accepted: int = 0
-    rejected_auth: int = 0
-    invalid_payload: int = 0
-    unique: int = 0  # notifications answered 2xx at least once
-    duplicates: int = 0
-    injected_failures: int = 0
-    unknown: int = 0
-    extra_fields: int = 0
-    in_flight: int = 0
-    peak_in_flight: int = 0
-    token_requests: int = 0
-    tokens_issued: int = 0
-    responses: Counter[int] = field(default_factory=Counter)
-    # Deliveries per notification and whether one was answered 2xx, in bounded memory.
-    memory: NotificationMemory = field(
-        default_factory=lambda: NotificationMemory(DEFAULT_EXACT_KEYS)
-    )
-    tokens: TokenStore = field(default_factory=TokenStore)
-    processes: ProcessViews = field(default_factory=ProcessViews)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "received": self.received,
-            "accepted": self.accepted,
-            "rejected_auth": self.rejected_auth,
-            "invalid_payload": self.invalid_payload,
-            "unique": self.unique,
-            "duplicates": self.duplicates,
-            "injected_failures": self.injected_failures,
-            "unknown": self.unknown,
-            "extra_fields": self.extra_fields,
-            "in_flight": self.in_flight,
-            "peak_in_flight": self.peak_in_flight,
-            "token_requests": self.token_requests,
-            "tokens_issued": self.tokens_issued,
-            "responses": {str(code): n for code, n in sorted(self.responses.items())},
-            "dedup": self.memory.as_json(),
-            "processes": {
-                "kept": len(self.processes),
-                "limit": self.processes.limit,
-                "forgotten": self.processes.forgotten,
-            },
-        }
-
-
-def _json_error(status: int, reason: str, **headers: str) -> web.Response:
-    return web.json_response({"error": reason}, status=status, headers=headers)
 
 
 class Sandbox:
@@ -256,16 +54,7 @@ class Sandbox:
         self.state = self._fresh(TokenStore())
         self.gate: Gate | None = None  # set once serving: the connections' side of /_stats
         self._rng = random.Random(config.seed)
-        if config.auth == "basic" and config.basic is not None:
-            raw = config.basic.get_secret_value().encode()
-            self._expected: tuple[str, str] | None = (
-                "Authorization",
-                "Basic " + base64.b64encode(raw).decode(),
-            )
-        elif config.auth == "api-key" and config.api_key is not None:
-            self._expected = split_api_key(config.api_key.get_secret_value())
-        else:
-            self._expected = None
+        self._expected = config.expected_header()
 
     def _fresh(self, tokens: TokenStore) -> ReceiverState:
         memory = NotificationMemory(self.config.dedup_exact_keys)
@@ -281,7 +70,7 @@ class Sandbox:
         )
 
     def app(self, limits: ServerLimits | None = None) -> web.Application:
-        guard = guard_middleware(limits or self.limits(), _json_error)
+        guard = guard_middleware(limits or self.limits(), json_error)
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
         app.router.add_post(TOKEN_PATH, self.token)
         app.router.add_get(STATS_PATH, self.stats)
@@ -302,7 +91,7 @@ class Sandbox:
         """What this integrator believes about a process: for `check --verify-url`."""
         view = self.state.processes.get(request.match_info["id"])
         if view is None:
-            return _json_error(404, "unknown process")
+            return json_error(404, "unknown process")
         return web.json_response(view)
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -311,43 +100,7 @@ class Sandbox:
         return await self.stats(request)
 
     async def token(self, request: web.Request) -> web.Response:
-        """RFC 6749 section 4.4, client credentials (client_secret_basic or client_secret_post)."""
-        self.state.token_requests += 1
-        cfg = self.config
-        if cfg.auth != "oauth2" or cfg.client_id is None or cfg.client_secret is None:
-            return _json_error(404, "this receiver is not configured for oauth2")
-        form = await request.post()
-        if form.get("grant_type") != "client_credentials":
-            return _json_error(400, "unsupported_grant_type")
-        client_id, client_secret = self._client_credentials(request, form)
-        if client_id is None or not (
-            hmac.compare_digest(client_id, cfg.client_id)
-            and hmac.compare_digest(client_secret or "", cfg.client_secret.get_secret_value())
-        ):
-            log.info("POST %s 401 invalid_client", TOKEN_PATH)
-            return _json_error(401, "invalid_client", **{"WWW-Authenticate": "Basic"})
-        token = self.state.tokens.issue(cfg.token_ttl_s)
-        self.state.tokens_issued += 1
-        log.info("POST %s 200 token issued (ttl %ss)", TOKEN_PATH, cfg.token_ttl_s)
-        return web.json_response(
-            {"access_token": token, "token_type": "Bearer", "expires_in": cfg.token_ttl_s},
-            headers={"Cache-Control": "no-store"},
-        )
-
-    @staticmethod
-    def _client_credentials(request: web.Request, form: Any) -> tuple[str | None, str | None]:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Basic "):
-            try:
-                decoded = base64.b64decode(header[6:], validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                return None, None
-            client_id, _, client_secret = decoded.partition(":")
-            return client_id, client_secret
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        return (str(client_id) if client_id else None), (
-            str(client_secret) if client_secret else None
-        )
+        return await token_endpoint(request, self.config, self.state)
 
     async def notify(self, request: web.Request) -> web.Response:
         state = self.state
@@ -377,35 +130,35 @@ class Sandbox:
         if "slow" in cfg.flaws:
             await asyncio.sleep(cfg.slow_ms / 1000)
         if request.method != "POST":
-            return _json_error(405, "notifications are POSTed"), "method not allowed"
+            return json_error(405, "notifications are POSTed"), "method not allowed"
         auth_problem = None if "any-credentials" in cfg.flaws else self._check_auth(request)
         if auth_problem is not None:
             state.rejected_auth += 1
             challenge = "Bearer" if cfg.auth == "oauth2" else "Basic"
-            return _json_error(401, auth_problem, **{"WWW-Authenticate": challenge}), auth_problem
+            return json_error(401, auth_problem, challenge=challenge), auth_problem
         if request.content_type != "application/json":
             state.invalid_payload += 1
             got = printable(request.content_type, 100)
             reason = f"Content-Type must be application/json, got {got}"
-            return _json_error(400, reason), reason
+            return json_error(400, reason), reason
         try:
             accepted = validate(parse_json(await request.read()))
         except ValueError as exc:  # InvalidPayload included
             state.invalid_payload += 1
             reason = f"invalid payload: {exc}"
-            return _json_error(400, reason), reason
+            return json_error(400, reason), reason
         key = digest(accepted.process_id, accepted.key)
         deliveries = state.memory.delivery(key)
         label = f"{accepted.flow} {accepted.process_id} {accepted.key}"
         if cfg.status is not None and not 200 <= cfg.status < 300:
             state.injected_failures += 1
-            return _json_error(cfg.status, "injected status"), f"{label} injected {cfg.status}"
+            return json_error(cfg.status, "injected status"), f"{label} injected {cfg.status}"
         if deliveries <= cfg.fail_first or (cfg.fail_rate and self._rng.random() < cfg.fail_rate):
             state.injected_failures += 1
-            return _json_error(500, "injected failure"), f"{label} injected failure"
+            return json_error(500, "injected failure"), f"{label} injected failure"
         flawed = self._flawed(accepted, state.memory.was_answered(key))
         if flawed is not None:
-            return _json_error(flawed, "flaw"), f"{label} flaw {flawed}"
+            return json_error(flawed, "flaw"), f"{label} flaw {flawed}"
         state.accepted += 1
         state.unknown += accepted.unknown
         state.extra_fields += bool(accepted.extra_fields)
@@ -453,7 +206,7 @@ class Sandbox:
         got = request.headers.get(name)
         if got is None:
             return f"missing {name} header"
-        if not hmac.compare_digest(got.encode(), expected.encode()):
+        if not same_secret(got, expected):
             return f"{name} does not match"
         return None
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from ..errors import ConfigError
+from ..httpjson import ErrorResponse
 from .connections import Gate, Guarded, ServerLimits
 from .quietlog import Log, describe
 
@@ -53,7 +54,6 @@ LINGER_S = 2.0
 # On shutdown, requests in progress get this long to finish.
 SHUTDOWN_S = 5.0
 
-ErrorResponse = Callable[[int, str], web.Response]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
