@@ -6,8 +6,12 @@ its own outcome, so `make demo` fails loudly if the contract stops working end t
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from rich.table import Table
 
 from .auth import Auth, from_settings
 from .credentials import split_api_key
@@ -187,3 +191,32 @@ async def _run_case(
         outcome,
         1000 * max(latencies),
     )
+
+
+RECEIVER_COLUMNS = ("received", "accepted", "rejected_auth", "duplicates", "injected_failures",
+                    "token_requests")  # fmt: skip
+
+
+def tables(results: Sequence[CaseResult], stats: Mapping[str, Mapping[str, Any]]) -> list[Table]:
+    """The demo's outcome for the console: each notification, and what the receivers counted."""
+    notes = Table(title="notifications", title_justify="left")
+    for column in ("#", "case", "flow", "auth", "payload sent", "attempts", "outcome", "ok"):
+        notes.add_column(column, overflow="fold")
+    for number, row in enumerate(results, 1):
+        notes.add_row(
+            str(number),
+            row.case.title,
+            row.flow,
+            row.auth,
+            json.dumps(row.payload, separators=(",", ":")),
+            "\n".join(row.attempts),
+            row.outcome,
+            "[green]✓[/green]" if row.as_expected else "[red]✗ expected " + row.case.expected,
+        )
+    counted = Table(title="what the sandbox receivers counted (GET /_stats)", title_justify="left")
+    counted.add_column("receiver")
+    for column in RECEIVER_COLUMNS:
+        counted.add_column(column, justify="right")
+    for name, counts in stats.items():
+        counted.add_row(name, *(str(counts[c]) for c in RECEIVER_COLUMNS))
+    return [notes, counted]

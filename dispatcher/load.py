@@ -17,10 +17,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypeVar
 
 from .arrivals import RateProfile
 from .engine import Engine, EngineOptions
@@ -31,6 +31,7 @@ from .settings import Settings, TrafficSettings
 from .signals import SIGNALS, StopSignals, until_signalled
 from .traffic import TrafficPlan
 
+T = TypeVar("T")
 CLOSED_MODEL_PROCESSES = 10**12  # "--rate max": as many as the duration allows
 
 
@@ -90,6 +91,12 @@ def new_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps PyPy possible
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+def run_fast(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on a new loop of `new_loop`'s kind."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(coro)
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -1,6 +1,6 @@
 """The command line: a thin face over `dispatcher.jobs`. Each command takes its options by
-name (`options`, `declare`), builds its job, runs it, renders the typed result and maps it to
-an exit code; `app.main` is the one error edge."""
+name (`declare`, from `dispatcher.jobs.params`), builds its job, runs it, renders the typed
+result and maps it to an exit code; `app.main` is the one error edge."""
 
 from __future__ import annotations
 
@@ -11,11 +11,4 @@ from .app import app, main
 from . import send, run, check, load, report, serve, demo  # noqa: F401
 # isort: on
 
-__all__ = ["app", "main", "run_main"]
-
-
-def run_main() -> None:
-    """The console script's old entry point; `dispatcher.__main__` is the one installed."""
-    from ..__main__ import console_main
-
-    console_main()
+__all__ = ["app", "main"]

@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__, credentials
+from .. import __version__
 from ..errors import ConfigError
+from ..jobs.flags import secrets_given
 from ..redact import REDACTOR
 from ..signals import SIGNALS
 
@@ -75,16 +76,3 @@ def _main(argv: list[str] | None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         return SIGNALS.exit_code() or 130
     return code if isinstance(code, int) else 0
-
-
-SECRET_FLAGS = ("--basic", "--api-key", "--client-secret", "--secret-header")
-
-
-def secrets_given(argv: list[str], env: dict[str, str] | os._Environ[str]) -> list[str]:
-    """Every credential on the command line or in the environment, parsed or not."""
-    given = [v for k, v in env.items() if k.startswith("WEBHOOK_SIM_") and v]
-    for i, arg in enumerate(argv):
-        name, eq, value = arg.partition("=")
-        if name in SECRET_FLAGS:
-            given.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
-    return [secret for value in given for secret in credentials.secrets_in_spec(value)]

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..html import render as render_html
-from ..report import read_load_report, write_text
+from ..html import render
+from ..jobs import params
+from ..report import read_load_report
 from .app import app
 from .declare import Flags, command
-from .options import argument, option
 from .output import Outputs
 
-OWN = (
-    ("source", argument(Path, help="A JSON report saved by load --report-json.")),
-    ("html", option(Path, "--html", help="Where to write the HTML report.", default=...)),
-)
 
-
-@command(app, OWN)
+@command(app, params.REPORT)
 def report(flags: Flags) -> int:
     """Render a saved JSON load report as a self-contained HTML page."""
     out = Outputs(html=flags["html"])
-    write_text(flags["html"], render_html(read_load_report(flags["source"])))
-    out.console().print(f"HTML report written to {flags['html']}")
+    out.save("html", render(read_load_report(flags["source"])), "HTML report")
     return 0

@@ -85,6 +85,10 @@ class CheckRun:
     def passed(self) -> bool:
         return self.report.passed
 
+    @property
+    def duration_s(self) -> float:
+        return self.report.duration_s
+
 
 async def check(job: CheckJob, into: list[CheckResult] | None = None) -> None:
     """Run the checks, appending each verdict to `into` as it comes (an interrupted run keeps

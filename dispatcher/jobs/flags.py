@@ -1,10 +1,11 @@
-"""Reading a command's flags: the settings they set, by settings key."""
+"""Reading a command's flags: the settings they set, and the secrets they carry."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from .. import credentials
 from ..settings import FLAG_KEYS
 
 Flags = Mapping[str, Any]
@@ -17,3 +18,17 @@ def settings_flags(flags: Flags) -> dict[str, Any]:
     if picked.get("insecure") is False:  # a plain switch: off means "not given"
         del picked["insecure"]
     return picked
+
+
+SECRET_FLAGS = ("--basic", "--api-key", "--client-secret", "--secret-header")
+
+
+def secrets_given(argv: list[str], env: Mapping[str, str]) -> list[str]:
+    """Every credential on a command line or in the environment, parsed or not: known before
+    any parsing, so that even a message about a bad value cannot show one."""
+    given = [v for k, v in env.items() if k.startswith("WEBHOOK_SIM_") and v]
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in SECRET_FLAGS:
+            given.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+    return [secret for value in given for secret in credentials.secrets_in_spec(value)]

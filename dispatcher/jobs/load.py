@@ -93,6 +93,12 @@ class LoadJob:
         )
         return cls(settings, plan, thresholds, options)
 
+    def describe(self) -> str:
+        plan, s = self.plan, self.settings
+        what = f"{plan.target_per_s:g}/s" if plan.target_per_s else "max (closed model)"
+        workers = f"{plan.workers} worker{'s' if plan.workers > 1 else ''}"
+        return f"load {s.url}: {what} for {plan.duration_s:g} s, cap {s.concurrency}, {workers}"
+
     def engine(self) -> Engine:
         """The engine of a one-worker load test (more workers each make their own)."""
         return Engine(self.settings, options=self.options)
