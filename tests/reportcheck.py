@@ -1,13 +1,15 @@
 """Every report the suite produces is checked against `docs/report.schema.json`.
 
 An autouse fixture looks, after each test, at every JSON file the test left in its tmp_path
-(written in-process or by a `webhook-sim` subprocess): any that looks like a report
-(`notifications` or `checks` at the top) must validate, `schema_version` included.
+(written in-process or by a `webhook-sim` subprocess) and at the report each HTML report
+embeds: any that looks like a report (`notifications` or `checks` at the top) must validate,
+`schema_version` included.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -39,15 +41,29 @@ def problems(data: Any) -> list[str]:
     ]
 
 
+_EMBEDDED = re.compile(r'<script type="application/json" id="report">(.*?)</script>', re.S)
+
+
+def _report_in(path: Path) -> Any:
+    """The JSON of a report file, or of the report an HTML report embeds; None if neither."""
+    text = path.read_bytes()
+    if path.suffix == ".html":
+        found = _EMBEDDED.search(text.decode("utf-8", "replace"))
+        if found is None:
+            return None
+        text = found.group(1).encode()  # "<\\/" in it is JSON's own escape of "/"
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None  # tests write broken files on purpose
+
+
 def check_reports_in(directory: Path) -> list[Path]:
     checked = []
-    for path in sorted(directory.rglob("*.json")):
-        if not path.is_file() or path.is_symlink():
+    for path in sorted(directory.rglob("*")):
+        if path.suffix not in (".json", ".html") or not path.is_file() or path.is_symlink():
             continue
-        try:
-            data = json.loads(path.read_bytes())
-        except (ValueError, RecursionError):
-            continue  # tests write broken files on purpose
+        data = _report_in(path)
         if not looks_like_a_report(data) or ("schema_version" not in data and _hand_made(data)):
             continue
         found = problems(data)
