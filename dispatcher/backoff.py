@@ -13,6 +13,9 @@ import datetime
 import email.utils
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 
 def backoff_delay(
@@ -72,3 +75,45 @@ def retry_delay(backoff_s: float, retry_after_s: float | None, retry_after_max_s
     if retry_after_s is None:
         return backoff_s
     return max(backoff_s, min(retry_after_s, retry_after_max_s))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryIn:
+    """Try again after `delay_s`; if `pause_s` is set, the receiver asked for air (Retry-After,
+    capped) and every send to it waits that long, not only this notification's."""
+
+    delay_s: float
+    pause_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """The platform's retry rules as one value: the attempt budget, the backoff, Retry-After."""
+
+    max_attempts: int
+    interval_s: float
+    max_interval_s: float
+    jitter: float
+    retry_after_max_s: float
+
+    def decide(
+        self, attempts: int, ok: bool, retry_after_s: float | None, rand: Callable[[], float]
+    ) -> Literal["delivered", "exhausted"] | RetryIn:
+        """What follows attempt number `attempts`. `rand` draws the jitter, in [0, 1); it is
+        called only when there is a backoff to compute, so a seeded run draws the same values
+        whatever the outcomes before."""
+        if ok:
+            return "delivered"
+        if attempts >= self.max_attempts:
+            return "exhausted"
+        backoff = backoff_delay(
+            attempts,
+            interval_s=self.interval_s,
+            max_interval_s=self.max_interval_s,
+            jitter=self.jitter,
+            rand=rand(),
+        )
+        delay = retry_delay(backoff, retry_after_s, self.retry_after_max_s)
+        if retry_after_s is None:
+            return RetryIn(delay)
+        return RetryIn(delay, pause_s=min(retry_after_s, self.retry_after_max_s))

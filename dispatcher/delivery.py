@@ -67,11 +67,13 @@ async def attempt(
     *,
     extra_headers: tuple[tuple[str, str], ...] = (),
     on_request: Callable[[RequestKind], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> AttemptResult:
     """One attempt. `on_request` is told of each request as it leaves (the first; a re-send
     after a 401 renewed the token; a re-send because a kept-alive connection turned out closed),
-    so a run cancelled mid-attempt still counts everything the receiver may have got."""
-    started = time.perf_counter()
+    so a run cancelled mid-attempt still counts everything the receiver may have got. The
+    latency is read on `clock` (the engine's: virtual time in its tests)."""
+    started = clock()
     reauthenticated = False
     requests = 0
     headers = {**JSON_HEADERS, **dict(extra_headers)}
@@ -101,7 +103,7 @@ async def attempt(
             resp = await post("after-401", await auth.headers(transport))
     except DeliveryError as exc:
         return AttemptResult(
-            number, None, exc.kind, time.perf_counter() - started, detail=str(exc),
+            number, None, exc.kind, clock() - started, detail=str(exc),
             reauthenticated=reauthenticated, requests=requests,
         )  # fmt: skip
     retry_after = None
@@ -114,7 +116,7 @@ async def attempt(
         number,
         resp.status,
         None,
-        time.perf_counter() - started,
+        clock() - started,
         retry_after,
         detail,
         reauthenticated,

@@ -1,6 +1,7 @@
 """What a run measured: counters, HDR latency histograms and the throttle timeline.
 
-A `Metrics` is owned and mutated by one engine run only; everyone else reads `snapshot()`.
+A `Metrics` is written by one engine run only, through its recorder
+(dispatcher.engine.recorder); everyone else reads `snapshot()`.
 Memory does not grow with the number of notifications: there is no per-notification record.
 """
 
@@ -126,6 +127,7 @@ class Metrics:
     seconds: list[Second] = field(default_factory=list)
     this_second: HdrHistogram = field(default_factory=new_histogram)  # the open second's
     timeline: list[ThrottlePoint] = field(default_factory=list)
+    # The throttle's open window, for progress displays (AIMD's own state is the limiter's).
     window_attempts: int = 0
     window_failures: int = 0
     duration_s: float = 0.0

@@ -1,7 +1,8 @@
 """Throttling decisions: the AIMD in-flight limit and the request-start pacer.
 
-Both are pure or clock-injected so they can be tested on a fake clock: `aimd_decide` is a
-function of one window's counts, and `Pacer` is told the time instead of reading it.
+All are pure or clock-injected so they can be tested on a fake clock: `aimd_decide` is a
+function of one window's counts, and `AimdLimiter` and `Pacer` are told the time instead of
+reading it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,37 @@ def aimd_decide(limit: int, cap: int, window: WindowStats, params: AimdParams) -
     if window.failure_rate > params.threshold:
         return max(params.floor, min(cap, math.floor(limit * params.decrease)))
     return min(cap, limit + math.ceil(math.sqrt(limit)))
+
+
+class AimdLimiter:
+    """The in-flight limit and the window of attempts it is decided on: the whole AIMD state.
+
+    Told each attempt's outcome and the time, it closes the window once it has lasted
+    `window_s` and holds `min_samples` attempts, and sets the limit for the next one. Without
+    params (the throttle is off) it only counts, and the limit stays at the cap.
+    """
+
+    def __init__(self, cap: int, params: AimdParams | None, *, now: float) -> None:
+        self.cap = self.limit = cap
+        self.params = params
+        self.attempts = self.failures = 0  # of the open window
+        self._window_start = now
+
+    def record(self, now: float, ok: bool) -> WindowStats | None:
+        """Count an attempt; return the window this one closed (the limit is now decided on
+        it), or None while the window is still open."""
+        self.attempts += 1
+        self.failures += not ok
+        params = self.params
+        if params is None:
+            return None
+        if now - self._window_start < params.window_s or self.attempts < params.min_samples:
+            return None
+        window = WindowStats(self.attempts, self.failures)
+        self.limit = aimd_decide(self.limit, self.cap, window, params)
+        self.attempts = self.failures = 0
+        self._window_start = now
+        return window
 
 
 class Pacer:

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.backoff import backoff_bounds, backoff_delay, parse_retry_after, retry_delay
+from dispatcher.backoff import (
+    RetryIn,
+    RetryPolicy,
+    backoff_bounds,
+    backoff_delay,
+    parse_retry_after,
+    retry_delay,
+)
 
 
 class FakeClock:
@@ -114,3 +121,26 @@ def test_retry_after_never_raises_on_any_header_bytes(raw: bytes) -> None:
     # Both clients hand header bytes over decoded as latin-1: 0xB2 arrives as "²".
     result = parse_retry_after(raw.decode("latin-1"), 1_700_000_000.0)
     assert result is None or result >= 0
+
+
+@given(
+    attempts=st.integers(1, 19),
+    retry_after=st.one_of(st.none(), st.floats(0, 1e6)),
+    rand=st.floats(0, 1, exclude_max=True),
+)
+def test_the_retry_policy_waits_within_its_bounds_and_pauses_for_retry_after(
+    attempts: int, retry_after: float | None, rand: float
+) -> None:
+    policy = RetryPolicy(20, interval_s=0.5, max_interval_s=30, jitter=0.2, retry_after_max_s=60)
+    step = policy.decide(attempts, False, retry_after, lambda: rand)
+    assert isinstance(step, RetryIn)
+    low, high = backoff_bounds(attempts, interval_s=0.5, max_interval_s=30, jitter=0.2)
+    assert low <= step.delay_s <= max(high, 60)
+    if retry_after is None:
+        assert step.pause_s is None
+        assert step.delay_s <= high
+    else:
+        assert step.pause_s == min(retry_after, 60)
+        assert step.delay_s >= step.pause_s
+    assert policy.decide(20, False, retry_after, lambda: rand) == "exhausted"
+    assert policy.decide(attempts, True, retry_after, lambda: rand) == "delivered"

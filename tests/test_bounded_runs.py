@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,32 +18,18 @@ from aiohttp import web
 from dispatcher.arrivals import RateProfile
 from dispatcher.cli import main
 from dispatcher.delivery import AttemptResult
-from dispatcher.engine import Engine, Outcome
+from dispatcher.engine import Engine, EngineOptions, Observer, Outcome
 from dispatcher.load import LoadPlan, load_report, run_share
+from dispatcher.metrics import Metrics
 from dispatcher.payloads import Notification
 from dispatcher.report.model import as_json
 from dispatcher.saturation import judge_sender
-from dispatcher.settings import TrafficSettings
+from dispatcher.settings import Settings, TrafficSettings
+from dispatcher.testing import virtualtime
+from dispatcher.testing.memory import Answer, MemoryTransport, Reply
 
 from .conftest import StartReceiver
 from .helpers import deliver, serving, settings
-
-
-@pytest.fixture
-async def hanging() -> AsyncIterator[str]:
-    """A port that accepts connections, reads what it is sent, and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        while await reader.read(65536):
-            pass
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-    for writer in held:
-        writer.close()
-    server.close()
 
 
 @pytest.fixture
@@ -69,6 +54,23 @@ async def refusing() -> AsyncIterator[tuple[str, dict[str, int]]]:
     app.router.add_post("/hook", notify)
     async with serving(app) as url:
         yield url, seen
+
+
+URL = "http://receiver.test/hook"
+
+
+def on_virtual_time(
+    s: Settings, plan: LoadPlan, reply: Reply, *, observer: Observer | None = None
+) -> Metrics:
+    """`load`'s share of a plan on virtual time, against an in-memory receiver."""
+
+    async def main() -> Metrics:
+        options = EngineOptions(seed=1, clock=asyncio.get_running_loop().time)
+        transport = MemoryTransport(reply, timeout_s=s.timeout_s)
+        engine = Engine(s, observer=observer, transport=transport, options=options)
+        return await run_share(engine, s, plan, 0)
+
+    return virtualtime.run(main())
 
 
 # Every send counted ----------------------------------------------------------------------------
@@ -100,14 +102,13 @@ def _note(i: int) -> Notification:
 # The duration is a bound ---------------------------------------------------------------------
 
 
-async def test_open_model_duration_bounds_retries_and_in_flight(hanging: str) -> None:
-    s = settings(hanging, concurrency=5, max_attempts=5, timeout_s=60, throttle={"enabled": False})
+def test_open_model_duration_bounds_retries_and_in_flight() -> None:
+    s = settings(URL, concurrency=5, max_attempts=5, timeout_s=60, throttle={"enabled": False})
     plan = LoadPlan(RateProfile.constant(100, 0.3), 0.3, TrafficSettings(seed=1),
                     graceful_stop_s=0.2)  # fmt: skip
-    started = time.monotonic()
-    m = await run_share(Engine(s), s, plan, 0)
-    # Without the bound this would wait out the 60 s timeout, then retry for minutes.
-    assert time.monotonic() - started < 30
+    # Every slot hangs: without the bound this would wait out the 60 s timeout, then retry.
+    m = on_virtual_time(s, plan, Answer(delay_s=3600))
+    assert m.duration_s == pytest.approx(0.5)
     assert m.scheduled == 5  # one per slot; every slot hung
     assert m.cancelled == m.scheduled
     assert m.delivered == m.exhausted == 0
@@ -117,7 +118,7 @@ async def test_open_model_duration_bounds_retries_and_in_flight(hanging: str) ->
     rate = report["rate"]
     assert rate["dropped"] == m.dropped
     assert rate["attempted_per_s"] == pytest.approx(m.arrivals / m.arrival_window_s)
-    assert m.arrival_window_s >= 0.3
+    assert m.arrival_window_s == pytest.approx(0.3)
 
 
 async def test_retries_due_after_the_graceful_stop_are_cancelled_at_once(
@@ -207,25 +208,25 @@ def test_a_throttled_run_blames_the_receiver_and_never_asks_for_workers() -> Non
 
 
 class _Hog:
-    """An observer that blocks the event loop for 30 ms after every attempt: a sender starved
-    of its own loop, whatever the machine is doing."""
+    """An observer that holds the event loop for 30 ms after every attempt: a sender starved of
+    its own loop (on virtual time, the clock moves on as if the loop had been busy)."""
 
     def on_attempt(
         self, note: Notification, result: AttemptResult, retry_in_s: float | None
     ) -> None:
-        time.sleep(0.03)
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, virtualtime.VirtualTimeLoop)
+        loop.advance(0.03)
 
     def on_final(self, note: Notification, outcome: Outcome, attempts: int) -> None:
         pass
 
 
-async def test_a_starved_sender_is_flagged(receiver: StartReceiver) -> None:
-    r = await receiver()
-    s = settings(r.url, concurrency=50, max_attempts=1, throttle={"enabled": False})
+def test_a_starved_sender_is_flagged() -> None:
+    s = settings(URL, concurrency=50, max_attempts=1, throttle={"enabled": False})
     plan = LoadPlan(RateProfile.constant(200, 2.5), 2.5, TrafficSettings(seed=1),
                     graceful_stop_s=1)  # fmt: skip
-    engine = Engine(s, observer=_Hog())
-    m = await run_share(engine, s, plan, 0)
+    m = on_virtual_time(s, plan, Answer(), observer=_Hog())
     report = as_json(load_report(m, s, plan, interrupted=None))
     assert report["sender"]["saturated"], report["sender"]
     assert "--workers" in report["sender"]["message"]
@@ -292,19 +293,16 @@ async def test_a_request_refused_before_sending_is_not_counted_as_sent() -> None
     assert m.requests_total == 0
 
 
-async def test_the_arrival_window_is_the_duration_not_the_last_arrival(
-    receiver: StartReceiver,
-) -> None:
+def test_the_arrival_window_is_the_duration_not_the_last_arrival() -> None:
     """One arrival in a 1 s test is 1/s attempted, not 1,000/s over a window that ended with
     it; and the test lasts its second."""
-    r = await receiver()
-    s = settings(r.url, max_attempts=1)
+    s = settings(URL, max_attempts=1)
     plan = LoadPlan(RateProfile.constant(0.5, 1.0), 1.0, TrafficSettings(seed=1),
                     graceful_stop_s=1)  # fmt: skip
-    m = await run_share(Engine(s), s, plan, 0)
+    m = on_virtual_time(s, plan, Answer(delay_s=0.01))
     assert m.arrivals == 1
-    assert m.arrival_window_s >= 1.0
-    assert m.duration_s >= 1.0
+    assert m.arrival_window_s == 1.0
+    assert m.duration_s == 1.0
     report = as_json(load_report(m, s, plan, interrupted=None))
     assert report["rate"]["attempted_per_s"] <= 1.0
 

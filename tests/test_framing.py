@@ -1,9 +1,9 @@
 """Both HTTP clients give a receiver the same verdict, byte for byte.
 
 Each case scripts a receiver's exact bytes (tests/rawserver.py) and sends the same request
-through Transport(client="lean") and Transport(client="aiohttp"): both must classify the
-attempt the same way (the status, or the error kind), with the same body and truncated flag,
-and that classification must be the expected one.
+through LeanTransport and AiohttpTransport: both must classify the attempt the same way (the
+status, or the error kind), with the same body and truncated flag, and that classification must
+be the expected one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from dispatcher.auth import ApiKeyAuth, Auth, NoAuth, OAuth2ClientCredentials
 from dispatcher.delivery import AttemptResult, attempt
 from dispatcher.errors import DeliveryError
 from dispatcher.payloads import PayloadFactory, notification
-from dispatcher.transport import HttpClient, Transport
+from dispatcher.transport import (
+    AiohttpTransport,
+    HttpClient,
+    HttpTransport,
+    LeanTransport,
+    Transport,
+)
 
 from .conftest import closed_port
 from .rawserver import RawConnection, RawServer
@@ -43,11 +49,26 @@ def run(request: pytest.FixtureRequest) -> Run:
     return LOOPS[request.param]
 
 
-def transport(client: HttpClient, max_body_bytes: int = 65536) -> Transport:
+IMPLEMENTATIONS: dict[HttpClient, type[HttpTransport]] = {
+    "lean": LeanTransport,
+    "aiohttp": AiohttpTransport,
+}
+
+
+def transport(client: HttpClient, max_body_bytes: int = 65536) -> HttpTransport:
     # Plain HTTP only, so no CA store to load: that takes up to 0.2 s on a busy machine.
-    return Transport(
-        timeout_s=SAFETY_S, max_body_bytes=max_body_bytes, insecure=True, client=client
-    )
+    return IMPLEMENTATIONS[client](timeout_s=SAFETY_S, max_body_bytes=max_body_bytes, insecure=True)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_transport_builds_the_client_it_is_asked_for(client: HttpClient) -> None:
+    built = Transport(timeout_s=1, insecure=True, client=client)
+    assert type(built) is IMPLEMENTATIONS[client]
+    assert built.timeout_s == 1
+    assert type(Transport(timeout_s=1, insecure=True)) is AiohttpTransport
+    other: HttpClient = "aiohttp" if client == "lean" else "lean"
+    with pytest.raises(ValueError, match="client"):
+        IMPLEMENTATIONS[client](timeout_s=1, insecure=True, client=other)
 
 
 def ok(body: bytes = b"", status: int = 200) -> Outcome:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.throttle import AimdParams, Pacer, WindowStats, aimd_decide
+from dispatcher.throttle import AimdLimiter, AimdParams, Pacer, WindowStats, aimd_decide
 
 P = AimdParams()
 
@@ -126,3 +127,21 @@ def test_pacer_does_not_bank_idle_time() -> None:
     # Ten seconds of silence earn no burst: the next two starts are still 0.1 s apart.
     assert pacer.reserve(10.0) == 0
     assert pacer.reserve(10.0) == pytest.approx(0.1)
+
+
+def test_the_limiter_decides_once_per_window_and_only_on_enough_samples() -> None:
+    limiter = AimdLimiter(100, AimdParams(window_s=1.0, min_samples=10), now=0.0)
+    assert all(limiter.record(0.1 * i, ok=False) is None for i in range(9))  # too few, too soon
+    assert limiter.record(1.0, ok=False) == WindowStats(10, 10)  # 1 s and 10 samples: decided
+    assert limiter.limit == 50
+    assert limiter.record(1.5, ok=True) is None  # a new window, opened at 1.0
+    for _ in range(9):
+        limiter.record(2.0, ok=True)
+    assert limiter.limit == 50 + math.ceil(math.sqrt(50))
+
+
+def test_the_limiter_without_params_counts_and_never_moves() -> None:
+    limiter = AimdLimiter(100, None, now=0.0)
+    assert all(limiter.record(float(t), ok=False) is None for t in range(1000))
+    assert limiter.limit == 100
+    assert (limiter.attempts, limiter.failures) == (1000, 1000)
