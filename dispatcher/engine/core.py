@@ -179,8 +179,10 @@ class Engine:
                 return
             if busy:
                 # A slot frees when an attempt ends, which wakes this loop: only instants count.
-                self._busy_at = now
                 await self._wait_until(min(deadline, arrivals.ends_at, admission.resumes_at(now)))
+                # No send could start for the whole wait: an arrival due before it ended and
+                # started late was held up by the receiver (queued), not by the sender.
+                self._busy_at = loop.time()
                 continue
             pending = retries.pop_due(now) or arrivals.take(now)  # a due retry goes first
             if pending is None:
