@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean bench-memory bench-rate bench-ceiling
+.PHONY: demo test unit lint typecheck pytest clean bench-memory bench-rate bench-ceiling
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,20 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed-test
-	$(BIN)/mypy --strict dispatcher
+	$(BIN)/mypy --strict dispatcher webhook_sim examples tests/test_api.py tests/apidoc.py
 
+# In parallel: -n auto is two workers per core, at most 8 (tests/conftest.py says why);
+# worksteal hands each worker a run of neighbouring tests (which share receivers) and moves
+# work from a busy worker to an idle one at the end.
 pytest: $(VENV)/.installed-test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist worksteal
 
 test: lint typecheck pytest
+
+# The fast tests alone: none marked e2e (a webhook-sim subprocess, a whole check suite, a
+# load run); tests/conftest.py marks every test that starts a receiver subprocess.
+unit: $(VENV)/.installed-test
+	$(BIN)/pytest -q -m "not e2e" -n auto --dist worksteal
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

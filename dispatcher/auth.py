@@ -10,17 +10,16 @@ import asyncio
 import json
 import math
 import time
-from typing import Protocol
-
-from authlib.oauth2.auth import ClientAuth
-from authlib.oauth2.rfc6749 import OAuth2Token
-from authlib.oauth2.rfc6749.parameters import prepare_token_request
+from typing import TYPE_CHECKING, Protocol
 
 from . import credentials
 from .errors import DeliveryError, TokenError
 from .redact import REDACTOR
 from .settings import AuthSettings
 from .transport import Transport
+
+if TYPE_CHECKING:  # authlib is imported when an OAuth2 strategy is built: only OAuth2 needs it
+    from authlib.oauth2.rfc6749 import OAuth2Token
 
 # Renew a token this long before the provider says it expires, so that a request never
 # leaves with a token that dies on the way; short-lived tokens get a proportional margin.
@@ -85,6 +84,8 @@ class OAuth2ClientCredentials:
         scope: str | None = None,
         client_auth: str = "basic",
     ) -> None:
+        from authlib.oauth2.auth import ClientAuth
+
         self.token_url = token_url
         self._client = ClientAuth(client_id, client_secret, f"client_secret_{client_auth}")
         self._scope = scope
@@ -143,6 +144,9 @@ class OAuth2ClientCredentials:
         return True
 
     async def _fetch(self, transport: Transport) -> OAuth2Token:
+        from authlib.oauth2.rfc6749 import OAuth2Token
+        from authlib.oauth2.rfc6749.parameters import prepare_token_request
+
         self.token_requests += 1
         extra = {"scope": self._scope} if self._scope else {}
         body = prepare_token_request("client_credentials", **extra)

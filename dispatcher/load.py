@@ -175,8 +175,11 @@ class WorkersOutcome:
     failed: tuple[str, ...]  # one line per worker that died or failed, naming it
 
 
-def run_workers(settings: Settings, plan: LoadPlan, options: EngineOptions) -> WorkersOutcome:
-    """Run `plan.workers` processes to completion, passing on stops from `SIGNALS`.
+def run_workers(
+    settings: Settings, plan: LoadPlan, options: EngineOptions, signals: StopSignals = SIGNALS
+) -> WorkersOutcome:
+    """Run `plan.workers` processes to completion, passing on stops from `signals` (the
+    process's own, by default; a caller's own stops are the caller's to announce).
 
     Workers never get a signal from the parent: stops go through a pipe, which holds a stop
     sent before a worker is ready to act on it. A worker that dies is named, and the others'
@@ -211,11 +214,11 @@ def run_workers(settings: Settings, plan: LoadPlan, options: EngineOptions) -> W
     forwarded = 0
     try:
         while results:
-            while forwarded < min(len(SIGNALS.received), 2):
+            while forwarded < min(len(signals.received), 2):
                 forwarded += 1
-                if forwarded == 1 and SIGNALS.first is not None:
+                if forwarded == 1 and signals.first is not None and signals is SIGNALS:
                     print(
-                        f"{SIGNALS.first.name}: stopping the workers; in-flight requests get "
+                        f"{signals.first.name}: stopping the workers; in-flight requests get "
                         f"{options.grace_s:g} s (again to stop now)",
                         file=sys.stderr,
                         flush=True,

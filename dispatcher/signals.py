@@ -71,6 +71,9 @@ class StopSignals:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.active = False
+            # What this call was asked is over with it: a later call in the same process (the
+            # Python API after an interrupted `main`) must not find itself interrupted.
+            self.received.clear()
 
     @property
     def first(self) -> signal.Signals | None:

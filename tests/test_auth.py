@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+import dispatcher.auth
 from dispatcher.auth import OAuth2ClientCredentials
 from dispatcher.credentials import split_api_key
 from dispatcher.payloads import PayloadFactory, notification
@@ -99,14 +98,29 @@ async def test_one_token_request_for_100_concurrent_sends(receiver: StartReceive
     assert r.state.token_requests == 1
 
 
-async def test_token_is_fetched_again_after_expiry(receiver: StartReceiver) -> None:
-    r = await receiver(auth="oauth2", client_id="cid", client_secret="csecret", token_ttl_s=1)
+class FakeClock:
+    """The monotonic clock `dispatcher.auth` reads, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def test_token_is_fetched_again_before_it_expires(
+    receiver: StartReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(dispatcher.auth, "time", clock)
+    r = await receiver(auth="oauth2", client_id="cid", client_secret="csecret")  # expires_in 3600
     s = settings(r.url, auth=oauth(r.url))
     strategy = OAuth2ClientCredentials(r.url + "/oauth/token", "cid", "csecret")
     await deliver(s, auth=strategy)
+    clock.now += 3600 - dispatcher.auth.MAX_LEEWAY_S - 1  # just short of the renewal margin
     await deliver(s, auth=strategy)
     assert r.state.token_requests == 1  # still fresh: cached
-    await asyncio.sleep(1.1)  # the token's whole lifetime; nothing is timed here
+    clock.now += 2  # inside the margin: the token has not expired, and is renewed now
     m, _ = await deliver(s, auth=strategy)
     assert m.delivered == 1
     assert r.state.token_requests == 2
@@ -144,6 +158,7 @@ async def test_wrong_client_secret_is_a_token_failure_shared_by_concurrent_sends
     assert "csecret" not in str(trace.attempts)
 
 
+@pytest.mark.e2e  # a fresh interpreter
 def test_the_other_side_of_the_wire_imports_no_sending_code() -> None:
     """The receiver and the platform mock parse credentials with the same functions as the
     sender (dispatcher.credentials) but never load the sender's client or auth flows."""

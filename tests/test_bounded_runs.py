@@ -247,6 +247,7 @@ def busy_machine() -> Iterator[None]:
         hog.wait()
 
 
+@pytest.mark.e2e  # a real load run beside a real CPU hog
 def test_a_modest_rate_on_a_busy_machine_is_not_saturated(
     busy_machine: None, tmp_path: Path
 ) -> None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +18,8 @@ from dispatcher.cli import main
 
 Receiver = Callable[..., str]
 CREDS = ("--auth", "basic", "--basic", "integrator:Chk-S3cret")
+# Sizes for tests about verdicts, not about volume: the same rules, a fraction of the sends.
+SMALL = ("--batch", "10", "--burst", "20")
 ALL_CHECKS = {
     "accepts-notified-statuses",
     "answers-within-timeout",
@@ -47,9 +54,11 @@ def run_check(
 
 
 def test_well_behaved_receiver_passes_every_check(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process(*CREDS)
+    """The one run of the whole suite at its real sizes (--batch 100, --burst 500): the other
+    tests here ask for small ones, which prove the same verdicts."""
+    url = shared_receiver(*CREDS)
     report = tmp_path / "check.json"
     code, out, statuses = run_check(
         capsys, url, tmp_path, "--verify-url", url + "/processes/{id}", "--report-json", str(report)
@@ -75,15 +84,15 @@ def test_well_behaved_receiver_passes_every_check(
     ],
 )
 def test_each_flaw_fails_exactly_its_check(
-    receiver_process: Receiver,
+    shared_receiver: Receiver,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     flaw: str,
     broken: str,
 ) -> None:
-    url = receiver_process(*CREDS, "--flaw", flaw)
+    url = shared_receiver(*CREDS, "--flaw", flaw)
     code, out, statuses = run_check(
-        capsys, url, tmp_path, "--verify-url", url + "/processes/{id}", "--burst", "100"
+        capsys, url, tmp_path, "--verify-url", url + "/processes/{id}", *SMALL
     )
     assert code == 1
     assert {name for name, s in statuses.items() if s == "failed"} == {broken}, out
@@ -91,12 +100,12 @@ def test_each_flaw_fails_exactly_its_check(
 
 
 def test_slow_receiver_fails_only_the_timeout_check(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process(*CREDS, "--flaw", "slow", "--slow-ms", "400")
-    code, out, statuses = run_check(
-        capsys, url, tmp_path, "--timeout", "0.2", "--batch", "20", "--burst", "50"
-    )
+    # Every answer takes at least 50 ms, twice the timeout, however idle or busy the machine:
+    # the verdict cannot depend on its load (the other checks wait a lenient 30 s).
+    url = shared_receiver(*CREDS, "--flaw", "slow", "--slow-ms", "50")
+    code, out, statuses = run_check(capsys, url, tmp_path, "--timeout", "0.025", *SMALL)
     assert code == 1
     assert {name for name, s in statuses.items() if s == "failed"} == {"answers-within-timeout"}
     assert statuses["no-regression"] == "skipped"
@@ -104,11 +113,11 @@ def test_slow_receiver_fails_only_the_timeout_check(
 
 
 def test_by_unico_with_no_auth_skips_what_does_not_apply(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process()
+    url = shared_receiver()
     junit = tmp_path / "j.xml"
-    code = main(["check", "--url", url, "--junit", str(junit), "--burst", "50"])
+    code = main(["check", "--url", url, "--junit", str(junit), *SMALL])
     out, _ = capsys.readouterr()
     assert code == 0
     assert "SKIP rejects-bad-credentials" in out
@@ -117,12 +126,13 @@ def test_by_unico_with_no_auth_skips_what_does_not_apply(
     assert sum(1 for suite in xml for _ in suite) == len(ALL_CHECKS)
 
 
-def test_list_and_only(receiver_process: Receiver, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_and_only(shared_receiver: Receiver, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--list"]) == 0
     out, _ = capsys.readouterr()
     assert len(out.strip().splitlines()) == len(ALL_CHECKS)
-    url = receiver_process()
-    code = main(["check", "--url", url, "--only", "idempotent-duplicates", "--only", "burst-500"])
+    url = shared_receiver()
+    code = main(["check", "--url", url, "--only", "idempotent-duplicates", "--only", "burst-500",
+                 *SMALL])  # fmt: skip
     out, _ = capsys.readouterr()
     assert code == 0
     assert "2 passed, 0 failed, 0 skipped" in out
@@ -146,13 +156,15 @@ def test_check_bad_input(
     assert expected in err
 
 
-def test_ctrl_c_still_writes_the_reports(receiver_process: Receiver, tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-    import time
+def _in_flight(url: str) -> int:
+    with urllib.request.urlopen(url + "/_stats", timeout=60) as resp:  # loopback only
+        return int(json.load(resp)["in_flight"])
 
-    url = receiver_process("--flaw", "slow", "--slow-ms", "5000")
+
+def test_ctrl_c_still_writes_the_reports(receiver_process: Receiver, tmp_path: Path) -> None:
+    # Every answer is held for a minute: the run is inside its first check when Ctrl-C comes.
+    # Killed afterwards: SIGTERM would give the held requests the receiver's shutdown grace.
+    url = receiver_process("--flaw", "slow", "--slow-ms", "60000", kill=True)
     junit, report = tmp_path / "c.xml", tmp_path / "c.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "dispatcher.cli", "check", "--url", url, "--junit", str(junit),
@@ -161,9 +173,13 @@ def test_ctrl_c_still_writes_the_reports(receiver_process: Receiver, tmp_path: P
     )  # fmt: skip
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("checking ")
-    time.sleep(0.5)  # inside the first check, which waits on the slow receiver
+    deadline = time.monotonic() + 60  # a safety net, never a measurement
+    while _in_flight(url) == 0:  # the first check's first send has reached the receiver
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the check never sent anything"
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     data = json.loads(report.read_text())

@@ -103,7 +103,7 @@ def _context(base: str, *, silent: bool = False) -> CheckContext:
             "url": base + "/hook",
             "flow": "by-client",
             "auth": {"type": "basic", "basic": BASIC},
-            "timeout_s": 0.1 if silent else 10.0,
+            "timeout_s": 0.02 if silent else 10.0,
         }
     )
     return CheckContext(
@@ -117,7 +117,7 @@ def _context(base: str, *, silent: bool = False) -> CheckContext:
         fallback_count=1,
         fallback_within_s=0.5,
         fallback_window_s=0.5,
-        lenient_timeout_s=0.1 if silent else LENIENT_TIMEOUT_S,
+        lenient_timeout_s=0.02 if silent else LENIENT_TIMEOUT_S,
     )
 
 
@@ -131,6 +131,7 @@ def _assert_none_passed(results: list[CheckResult]) -> None:
         assert BASIC.partition(":")[2] not in json.dumps(r.as_json())
 
 
+@pytest.mark.e2e  # the whole check suite
 @pytest.mark.parametrize("kind", ["dead", "silent", "reset", "garbage"])
 async def test_no_check_passes_against_an_endpoint_that_gives_no_answer(
     raw_server: Callable[[Handler], Awaitable[str]], kind: str
@@ -153,6 +154,7 @@ async def test_no_check_passes_against_an_endpoint_that_gives_no_answer(
     assert "/_platform/processes" in by_name["fallback-polling"].message
 
 
+@pytest.mark.e2e  # the whole check suite
 async def test_a_dead_port_never_passes_for_by_unico_without_auth_either() -> None:
     base = f"http://127.0.0.1:{closed_port()}"
     settings = Settings.model_validate({"url": base})
@@ -166,6 +168,7 @@ async def test_a_dead_port_never_passes_for_by_unico_without_auth_either() -> No
     assert statuses["burst-500"] == "failed"
 
 
+@pytest.mark.e2e  # the whole check suite
 async def test_http_answers_that_are_not_json_fail_the_checks_that_read_them(
     raw_server: Callable[[Handler], Awaitable[str]],
 ) -> None:
@@ -183,6 +186,7 @@ async def test_http_answers_that_are_not_json_fail_the_checks_that_read_them(
     assert results["answers-within-timeout"].status == "passed"
 
 
+@pytest.mark.e2e  # the whole check suite
 async def test_healthy_sandbox_passes_every_applicable_check_with_evidence(
     receiver: StartReceiver,
 ) -> None:
@@ -269,6 +273,7 @@ async def test_a_missing_precondition_is_still_a_skip() -> None:
     assert (result.status, result.message) == ("skipped", "needs something this run does not have")
 
 
+@pytest.mark.e2e  # the whole check suite
 def test_check_with_an_unreachable_platform_writes_its_reports_and_no_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

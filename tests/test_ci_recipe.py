@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from junitparser import Failure, JUnitXml
 
 from .conftest import closed_port
+
+pytestmark = pytest.mark.e2e  # a receiver and a whole check suite, started by bash
 
 
 def recipe_steps() -> dict[str, str]:

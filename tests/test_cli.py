@@ -21,9 +21,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_send_with_right_credentials_exits_0(
-    receiver_process: Receiver, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process("--auth", "basic", "--basic", "user:pa55word")
+    url = shared_receiver("--auth", "basic", "--basic", "user:pa55word")
     code, out, _ = run(capsys, "send", "--url", url + "/hook", "--basic", "user:pa55word")
     assert code == 0
     assert '"state": "PROCESS_STATE_FINISHED"' in out
@@ -32,9 +32,9 @@ def test_send_with_right_credentials_exits_0(
 
 
 def test_send_with_wrong_password_exits_1_after_the_configured_attempts(
-    receiver_process: Receiver, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process("--auth", "basic", "--basic", "user:pa55word")
+    url = shared_receiver("--auth", "basic", "--basic", "user:pa55word")
     code, out, _ = run(
         capsys, "send", "--url", url, "--basic", "user:wrong", "--max-attempts", "3",
         "--interval", "0.01",
@@ -46,9 +46,9 @@ def test_send_with_wrong_password_exits_1_after_the_configured_attempts(
 
 
 def test_send_by_client_status(
-    receiver_process: Receiver, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process()
+    url = shared_receiver()
     code, out, _ = run(
         capsys, "send", "--url", url, "--flow", "by-client", "--status", "4",
         "--process-id", "8263a268-5388-492a-bca2-28e1ff4a69f0",
@@ -126,7 +126,7 @@ SECRET = "Sup3r-S3cret-Value"
 @pytest.mark.parametrize("kind", ["basic", "api-key header", "api-key value", "oauth2"])
 @pytest.mark.parametrize("right", [True, False])
 def test_secrets_never_reach_the_output(
-    receiver_process: Receiver,
+    shared_receiver: Receiver,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     kind: str,
@@ -134,16 +134,16 @@ def test_secrets_never_reach_the_output(
 ) -> None:
     sent = SECRET if right else SECRET + "-wrong"
     if kind == "basic":
-        url = receiver_process("--auth", "basic", "--basic", f"user:{SECRET}")
+        url = shared_receiver("--auth", "basic", "--basic", f"user:{SECRET}")
         flags = ["--basic", f"user:{sent}"]
     elif kind == "api-key header":
-        url = receiver_process("--auth", "api-key", "--api-key", f"X-API-Key:{SECRET}")
+        url = shared_receiver("--auth", "api-key", "--api-key", f"X-API-Key:{SECRET}")
         flags = ["--api-key", f"X-API-Key:{sent}"]
     elif kind == "api-key value":
-        url = receiver_process("--auth", "api-key", "--api-key", SECRET)
+        url = shared_receiver("--auth", "api-key", "--api-key", SECRET)
         flags = ["--api-key", sent]
     else:
-        url = receiver_process(
+        url = shared_receiver(
             "--auth", "oauth2", "--client-id", "cid", "--client-secret", SECRET
         )  # fmt: skip
         flags = ["--token-url", url + "/oauth/token", "--client-id", "cid", "--client-secret", sent]
@@ -154,6 +154,7 @@ def test_secrets_never_reach_the_output(
     assert SECRET not in out + err
 
 
+@pytest.mark.e2e  # the whole demo: receivers, every auth type, retries
 def test_demo_exits_0_and_shows_every_auth_type(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "demo")
     assert code == 0

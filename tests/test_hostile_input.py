@@ -62,6 +62,7 @@ def _limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+@pytest.mark.e2e  # a subprocess, to bound its memory
 @pytest.mark.parametrize("where", ["config", "scenario"])
 def test_an_alias_bomb_is_refused_at_once(tmp_path: Path, where: str) -> None:
     if where == "config":

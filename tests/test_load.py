@@ -46,6 +46,7 @@ async def stalling() -> AsyncIterator[tuple[str, asyncio.Event]]:
         yield url + "/", open_
 
 
+@pytest.mark.e2e  # a two-second load run
 async def test_coordinated_omission_is_corrected(stalling: tuple[str, asyncio.Event]) -> None:
     url, _ = stalling
     s = settings(url, concurrency=2, max_attempts=1, throttle={"enabled": False})
@@ -73,14 +74,14 @@ def run_load(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
 
 
 def test_workers_merge_to_the_single_worker_counts(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     reports = {}
     for workers in (1, 2):
-        url = receiver_process()
+        url = shared_receiver()
         out_file = tmp_path / f"w{workers}.json"
         code, out, _ = run_load(
-            capsys, "--url", url, "--rate", "300", "--duration", "1s", "--workers", str(workers),
+            capsys, "--url", url, "--rate", "300", "--duration", "0.5s", "--workers", str(workers),
             "--duplicates", "0.2", "--flow", "by-client", "--reorder", "0.5", "--seed", "5",
             "--report-json", str(out_file),
         )  # fmt: skip
@@ -91,21 +92,21 @@ def test_workers_merge_to_the_single_worker_counts(
     for key in ("duplicates_sent", "reordered_sent", "unknown_sent"):
         assert one[key] == two[key]
     assert one["notifications"] == two["notifications"]
-    assert one["notifications"]["scheduled"] == 300
+    assert one["notifications"]["scheduled"] == 150
     assert one["attempts"]["by_outcome"] == two["attempts"]["by_outcome"]
     assert two["peak_in_flight"] <= two["throttle"]["cap"] == 100
-    assert sum(s["arrivals"] for s in two["timeline"]) == 300
+    assert sum(s["arrivals"] for s in two["timeline"]) == 150
     for name in ("service", "response"):
         assert set(two["latency_ms"][name]) == {"p50", "p90", "p95", "p99", "p99_9", "max"}
 
 
 def test_report_fields_html_and_thresholds(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process("--latency-ms", "2")
+    url = shared_receiver("--latency-ms", "2")
     json_file, html_file = tmp_path / "load.json", tmp_path / "load.html"
     code, out, _ = run_load(
-        capsys, "--url", url, "--ramp", "0:100,1s:300", "--workers", "1",
+        capsys, "--url", url, "--ramp", "0:100,0.5s:300", "--workers", "1",
         "--report-json", str(json_file), "--report-html", str(html_file),
         "--expect", "response_p99_ms < 1000", "--expect", "delivered_ratio == 1",
     )  # fmt: skip
@@ -140,9 +141,9 @@ def test_report_fields_html_and_thresholds(
 
 
 def test_unmet_threshold_exits_1(
-    receiver_process: Receiver, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process("--latency-ms", "30")
+    url = shared_receiver("--latency-ms", "30")
     code, out, _ = run_load(
         capsys, "--url", url, "--rate", "50", "--duration", "0.5", "--workers", "1",
         "--expect", "p99_ms < 5",
@@ -189,13 +190,13 @@ def test_load_with_oauth2_shares_one_token(
     url = receiver_process("--auth", "oauth2", "--client-id", "cid", "--client-secret", "Ld-S3cret")
     out_file = tmp_path / "r.json"
     code, out, _ = run_load(
-        capsys, "--url", url, "--rate", "200", "--duration", "1", "--workers", "1",
+        capsys, "--url", url, "--rate", "200", "--duration", "0.5", "--workers", "1",
         "--token-url", url + "/oauth/token", "--client-id", "cid", "--client-secret", "Ld-S3cret",
         "--http-client", http_client, "--report-json", str(out_file),
     )  # fmt: skip
     assert code == 0, out
     report = json.loads(out_file.read_text())
-    assert report["notifications"]["delivered"] == 200
+    assert report["notifications"]["delivered"] == 100
     with urllib.request.urlopen(url + "/_stats") as resp:  # loopback only
         assert json.load(resp)["token_requests"] == 1
     assert "Ld-S3cret" not in out + out_file.read_text()

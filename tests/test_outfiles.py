@@ -74,8 +74,8 @@ def _cli(*argv: str, stdout: int | object = subprocess.PIPE) -> subprocess.Compl
     )  # fmt: skip
 
 
-def test_report_on_stdout_keeps_stdout_pure_json(receiver_process: object) -> None:
-    url = receiver_process()  # type: ignore[operator]
+def test_report_on_stdout_keeps_stdout_pure_json(shared_receiver: object) -> None:
+    url = shared_receiver()  # type: ignore[operator]
     done = _cli("run", "--url", url, "--count", "5", "--report-json", "-")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["notifications"]["delivered"] == 5
@@ -83,9 +83,9 @@ def test_report_on_stdout_keeps_stdout_pure_json(receiver_process: object) -> No
 
 
 def test_dev_stdout_redirected_to_a_file_is_not_replaced(
-    receiver_process: object, tmp_path: Path
+    shared_receiver: object, tmp_path: Path
 ) -> None:
-    url = receiver_process()  # type: ignore[operator]
+    url = shared_receiver()  # type: ignore[operator]
     out = tmp_path / "out.log"
     with out.open("w") as stream:
         inode = os.fstat(stream.fileno()).st_ino

@@ -16,6 +16,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+import dispatcher.tokens
 from dispatcher.checks.suite import CheckContext, run_checks
 from dispatcher.cli import main
 from dispatcher.platform.api import PlatformConfig, RunningPlatform, start_platform
@@ -349,9 +350,23 @@ async def test_bad_requests_get_a_reason_never_a_500(setup: Setup) -> None:
                 assert reason in await resp.text()
 
 
-async def test_expired_api_token_is_refused(setup: Setup) -> None:
+class FakeClock:
+    """The monotonic clock token stores read (`dispatcher.tokens`), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def test_expired_api_token_is_refused(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(dispatcher.tokens, "time", clock)
     _, app, _ = await setup("by-client", token_ttl_s=1)
-    await asyncio.sleep(1.1)  # the token's lifetime; nothing is timed
+    status, _ = await app.get("8263a268-5388-492a-bca2-28e1ff4a69f0")
+    assert status == 404  # the token is good: no such process
+    clock.now += 1.1  # past the token's lifetime
     status, body = await app.get("8263a268-5388-492a-bca2-28e1ff4a69f0")
     assert status == 401
     assert body["error"]["message"] == "expired token"
@@ -377,23 +392,26 @@ def test_assertion_rules(overrides: dict[str, Any], reason: str) -> None:
         check_assertion(assertion(), now=time.time(), audience="other.host")
 
 
+@pytest.mark.e2e  # a whole fallback-polling check, twice, with its real waits
 async def test_fallback_check_passes_for_a_polling_app_and_fails_for_one_that_waits(
     setup: Setup,
 ) -> None:
-    for polling, expected in ((True, "passed"), (False, "failed")):
+    # The app that polls (every 0.1 s) is given 2 s, room enough on a busy machine; the one
+    # that never polls fails whatever the limit, so it gets a short one to wait out.
+    for polling, within, expected in ((True, 2.0, "passed"), (False, 0.4, "failed")):
         platform, _, app_url = await setup("by-client", polling=polling)
         ctx = CheckContext(
             settings(app_url + "/webhook"),
             platform_url=platform.url,
             fallback_create_url=app_url + "/start",
             fallback_count=3,
-            fallback_within_s=2.0,
+            fallback_within_s=within,
             fallback_window_s=5.0,
         )
         [result] = await run_checks(ctx, only=["fallback-polling"])
         assert result.status == expected, result
         if not polling:
-            assert "was not polled within 2 s" in result.message
+            assert "was not polled within 0.4 s" in result.message
 
 
 @pytest.mark.parametrize(

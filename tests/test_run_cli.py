@@ -24,9 +24,9 @@ def check_invariant(report: dict) -> None:  # type: ignore[type-arg]
 
 
 def test_run_writes_the_report_and_exits_0(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process("--auth", "api-key", "--api-key", "X-Key:Sekr3t-Key")
+    url = shared_receiver("--auth", "api-key", "--api-key", "X-Key:Sekr3t-Key")
     out_file = tmp_path / "report.json"
     code = main(
         [
@@ -55,9 +55,9 @@ def test_run_writes_the_report_and_exits_0(
 
 
 def test_run_exits_1_when_something_is_not_delivered(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process("--status", "500")
+    url = shared_receiver("--status", "500")
     out_file = tmp_path / "r.json"
     code = main(
         ["run", "--url", url, "--count", "10", "--max-attempts", "2", "--interval", "0.01",
@@ -92,9 +92,9 @@ def test_run_bad_input(capsys: pytest.CaptureFixture[str], argv: list[str], expe
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_writes_the_report_and_loses_nothing(
-    receiver_process: Receiver, tmp_path: Path, sig: signal.Signals, code: int
+    shared_receiver: Receiver, tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:
-    url = receiver_process("--latency-ms", "200")
+    url = shared_receiver("--latency-ms", "200")
     out_file = tmp_path / "r.json"
     proc = subprocess.Popen(
         [

@@ -30,10 +30,10 @@ def test_the_required_scenarios_ship() -> None:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_scenario_is_green_against_the_sandbox(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str], path: Path
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str], path: Path
 ) -> None:
     auth = ["--auth", "basic", "--basic", "u:Scen-S3cret"] if path.stem == "auth" else []
-    url = receiver_process(*auth)
+    url = shared_receiver(*auth)
     junit, report = tmp_path / "s.xml", tmp_path / "s.json"
     code = main(
         ["run", str(path), "--url", url + "/hook", "--seed", "3", "--junit", str(junit),
@@ -51,9 +51,9 @@ def test_shipped_scenario_is_green_against_the_sandbox(
 
 
 def test_failed_expectation_exits_1_and_says_why(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process("--fail-rate", "1")
+    url = shared_receiver("--fail-rate", "1")
     scenario = tmp_path / "strict.yaml"
     scenario.write_text(
         "name: strict\nsettings: {max_attempts: 1}\ntraffic: {count: 10}\n"
@@ -75,9 +75,9 @@ def test_failed_expectation_exits_1_and_says_why(
 
 
 def test_flags_override_scenario_settings(
-    receiver_process: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = receiver_process()
+    url = shared_receiver()
     report = tmp_path / "r.json"
     code = main(
         ["run", "scenarios/smoke.yaml", "--url", url, "--count", "7", "--max-attempts", "2",

@@ -79,6 +79,7 @@ AUTHS = {
 }
 
 
+@pytest.mark.e2e  # send, run, check and load (with its worker process) in turn
 @pytest.mark.parametrize("auth", list(AUTHS))
 def test_no_secret_reaches_any_output(
     echo: str, auth: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

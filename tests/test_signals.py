@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # every test here signals a real webhook-sim process
+
 Receiver = Callable[..., str]
 SAFETY_S = 60.0  # how long a step may take before the test gives up: never a measurement
 
@@ -104,7 +106,7 @@ def _report(path: Path, signal_name: str) -> dict[str, object]:
 
 def _run_args(url: str, out_file: Path) -> list[str]:
     return ["run", "--url", url, "--count", "100000", "--concurrency", "20",
-            "--progress-every", "0.2", "--report-json", str(out_file)]  # fmt: skip
+            "--progress-every", "0.05", "--report-json", str(out_file)]  # fmt: skip
 
 
 @pytest.mark.parametrize("instant", ["start-up", "running"])
@@ -119,13 +121,13 @@ def _run_args(url: str, out_file: Path) -> list[str]:
     ids=["once", "twice", "held-down", "sigterm-x8"],
 )
 def test_run_always_reports(
-    receiver_process: Receiver,
+    shared_receiver: Receiver,
     spawn: Callable[..., subprocess.Popen[str]],
     tmp_path: Path,
     instant: str,
     signals: list[signal.Signals],
 ) -> None:
-    url = receiver_process("--latency-ms", "20")
+    url = shared_receiver("--latency-ms", "20")
     out_file = tmp_path / "r.json"
     proc = spawn(*_run_args(url, out_file))
     _until(lambda: _catches_sigterm(proc.pid), "handlers installed")
@@ -139,9 +141,9 @@ def test_run_always_reports(
 
 
 def test_check_held_down_still_writes_junit_and_json(
-    receiver_process: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
+    shared_receiver: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    url = receiver_process("--latency-ms", "5")
+    url = shared_receiver("--latency-ms", "5")
     junit, out_file = tmp_path / "c.xml", tmp_path / "c.json"
     proc = spawn("check", "--url", url, "--junit", str(junit), "--report-json", str(out_file))
     assert proc.stdout is not None
@@ -163,12 +165,12 @@ def _load(
 
 @pytest.mark.parametrize("instant", ["start-up", "workers-spawned", "workers-running"])
 def test_load_workers_never_miss_a_stop(
-    receiver_process: Receiver,
+    shared_receiver: Receiver,
     spawn: Callable[..., subprocess.Popen[str]],
     tmp_path: Path,
     instant: str,
 ) -> None:
-    url = receiver_process()
+    url = shared_receiver()
     out_file = tmp_path / "r.json"
     proc = _load(spawn, url, out_file)
     _until(lambda: _catches_sigterm(proc.pid), "handlers installed")
@@ -186,9 +188,9 @@ def test_load_workers_never_miss_a_stop(
 
 
 def test_load_workers_die_with_a_killed_parent(
-    receiver_process: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
+    shared_receiver: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    url = receiver_process()
+    url = shared_receiver()
     proc = _load(spawn, url, tmp_path / "r.json")
     _until(lambda: len(_children(proc.pid)) >= 2, "two workers")
     workers = _children(proc.pid)
@@ -199,9 +201,9 @@ def test_load_workers_die_with_a_killed_parent(
 
 
 def test_a_dead_worker_is_named_and_the_others_reported(
-    receiver_process: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
+    shared_receiver: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    url = receiver_process()
+    url = shared_receiver()
     out_file = tmp_path / "r.json"
     proc = _load(spawn, url, out_file)
     _until(lambda: len(_children(proc.pid)) >= 2, "two workers")
@@ -240,22 +242,28 @@ def test_every_other_command_stops_cleanly(
     command: str,
 ) -> None:
     if command == "send":
-        argv = ["send", "--url", receiver_process("--latency-ms", "60000")]
+        # Held for a minute: `send` is waiting on it when stopped. Killed after the test, as
+        # SIGTERM would give the abandoned request the receiver's 5 s shutdown grace.
+        argv = ["send", "--url", receiver_process("--latency-ms", "60000", kill=True)]
     else:
         argv = {"receiver": ["receiver", "--port", "0"], "demo": ["demo"]}[command]
     proc = spawn(*argv)
     _until(lambda: _catches_sigterm(proc.pid), "handlers installed")
     proc.send_signal(signal.SIGINT)
+    if command == "send":
+        # Two signals sent at once may reach the process as one (the kernel merges a pending
+        # one): the second goes once the first is taken, and must cut the 2 s grace short.
+        _until(lambda: "stopping" in (proc.stderr.readline() if proc.stderr else ""), "taken")
     proc.send_signal(signal.SIGINT)
     _finish(proc, 130)
 
 
 def test_a_stop_does_not_wait_for_the_pacer(
-    receiver_process: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
+    shared_receiver: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     """At --max-rate 0.05 the second start is 20 s away: a Ctrl-C must not wait for it, and
     nothing may be sent after it."""
-    url = receiver_process()
+    url = shared_receiver()
     out_file = tmp_path / "r.json"
     proc = spawn("run", "--url", url, "--count", "5", "--max-rate", "0.05",
                  "--progress-every", "0.1", "--report-json", str(out_file))  # fmt: skip
@@ -268,11 +276,11 @@ def test_a_stop_does_not_wait_for_the_pacer(
 
 
 def test_signals_all_the_way_to_exit_never_kill_the_process(
-    receiver_process: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
+    shared_receiver: Receiver, spawn: Callable[..., subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     """SIGINT every few milliseconds from start-up until the process is gone: the first one
     stops the run, the rest are ignored through the report and the interpreter's exit."""
-    url = receiver_process()
+    url = shared_receiver()
     out_file = tmp_path / "r.json"
     proc = spawn(*_run_args(url, out_file))
     _until(lambda: _catches_sigterm(proc.pid), "handlers installed")

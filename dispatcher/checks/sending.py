@@ -13,6 +13,7 @@ from ..delivery import AttemptResult
 from ..engine import Engine, EngineOptions
 from ..errors import DeliveryError
 from ..payloads import Notification
+from ..redact import REDACTOR
 from ..report import Trace
 from ..settings import Settings, ThrottleSettings, scrub, secret_values
 from ..transport import Response, Transport
@@ -102,8 +103,12 @@ def auth_label(settings: Settings) -> str:
 
 
 def excerpt(body: bytes, limit: int = 120) -> str:
-    text = " ".join(body[:limit].decode("utf-8", "replace").split())
-    return repr(text + ("…" if len(body) > limit else ""))
+    """The start of a body a check quotes as evidence, every secret masked: before it is cut,
+    so a secret the receiver echoed across the cut leaves none of its characters behind."""
+    window = body[: limit + REDACTOR.margin]
+    text = REDACTOR.scrub(" ".join(window.decode("utf-8", "replace").split()))
+    more = len(text) > limit or len(body) > len(window)
+    return repr(text[:limit] + ("…" if more else ""))
 
 
 async def request(

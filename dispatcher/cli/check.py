@@ -38,4 +38,4 @@ def check(flags: Flags) -> int:
     print_verdicts(out.console, done.results)
     out.save("junit", junit_xml("webhook-sim check", done.results, duration_s=done.duration_s))
     out.save("report_json", done.report)
-    return SIGNALS.exit_code() or (0 if done.passed else 1)
+    return SIGNALS.exit_code() or (0 if done.report.passed else 1)

@@ -26,7 +26,7 @@ def load(flags: Flags) -> int:
     out.console.print(job.describe(), markup=False)
     if job.plan.workers == 1:
         engine = job.engine()
-        result = run_fast(watched(engine, load_one(job, engine)))
+        result = run_fast(watched(engine, load_one(job, engine), out.console))
     else:
         result = load_workers(job)
     for line in result.failed:

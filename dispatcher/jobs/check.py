@@ -78,16 +78,54 @@ class CheckJob:
 
 @dataclass(frozen=True)
 class CheckRun:
+    """Every check's verdict, in the suite's order, and the check report."""
+
     results: tuple[CheckResult, ...]
     report: CheckReport
+    only: tuple[str, ...] = ()  # the checks asked for by name
+
+    def __repr__(self) -> str:
+        counts = (f"{sum(r.status == s for r in self.results)} {s}"
+                  for s in ("passed", "failed", "skipped"))  # fmt: skip
+        return f"CheckRun(passed={self.passed}, {', '.join(counts)})"
 
     @property
     def passed(self) -> bool:
-        return self.report.passed
+        """A pass needs evidence: no check failed, at least one passed, and none asked for by
+        name was skipped. (The command line's exit code keeps its documented rule, where a
+        skipped check is not a failed one: `report.passed`.)"""
+        return self.report.passed and not self._unproven()
+
+    def _unproven(self) -> list[str]:
+        """Why the checks prove nothing, when they do not."""
+        why = [f"SKIP {r.name}: {r.message} (asked for by name)"
+               for r in self.results if r.status == "skipped" and r.name in self.only]  # fmt: skip
+        if not any(r.status == "passed" for r in self.results):
+            why.append("no check passed: nothing shows the receiver meets the contract")
+        return why
 
     @property
     def duration_s(self) -> float:
         return self.report.duration_s
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        return tuple(r for r in self.results if r.status == "failed")
+
+    def summary(self) -> str:
+        """Each failed check with why and its evidence, then the counts: what an assertion
+        message should say."""
+        lines = []
+        for r in self.failed:
+            lines.append(f"FAIL {r.name}: {r.message}")
+            lines += [f"    · {line}" for line in r.evidence]
+        if not self.failed:
+            lines += self._unproven()
+        counts = {
+            s: sum(r.status == s for r in self.results) for s in ("passed", "failed", "skipped")
+        }
+        lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+        return "\n".join(lines)
 
 
 async def check(job: CheckJob, into: list[CheckResult] | None = None) -> None:
@@ -108,4 +146,4 @@ def finish(job: CheckJob, results: list[CheckResult], started: float) -> CheckRu
         duration_s=time.perf_counter() - started,
         interrupted=interrupted.name if interrupted else None,
     )
-    return CheckRun(tuple(results), report)
+    return CheckRun(tuple(results), report, job.only)

@@ -15,7 +15,7 @@ from ..metrics import Metrics
 from ..report import LoadReport, load_report
 from ..scenario import Expectation, observe
 from ..settings import RunOptions, Settings, TrafficSettings, build_settings, validate_flags
-from ..signals import SIGNALS
+from ..signals import SIGNALS, StopSignals
 from .flags import Flags, settings_flags
 
 
@@ -106,9 +106,16 @@ class LoadJob:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """A load test's report, its thresholds judged, and any worker that failed."""
+
     report: LoadReport
     verdicts: tuple[CheckResult, ...]  # the thresholds, judged
     failed: tuple[str, ...]  # one line per worker that died or failed
+
+    def __repr__(self) -> str:
+        n = self.report.notifications
+        return (f"LoadResult(passed={self.passed}, {n.delivered} of {n.scheduled} delivered, "
+                f"{len(self.verdicts)} thresholds, {len(self.failed)} workers failed)")  # fmt: skip
 
     @property
     def passed(self) -> bool:
@@ -123,19 +130,21 @@ class LoadResult:
 async def load_one(job: LoadJob, engine: Engine) -> LoadResult:
     """A load test in this process (one worker)."""
     metrics = await run_share(engine, job.settings, job.plan, 0)
-    return _result(job, metrics, ())
+    return _result(job, metrics, (), SIGNALS)
 
 
-def load_workers(job: LoadJob) -> LoadResult:
+def load_workers(job: LoadJob, signals: StopSignals = SIGNALS) -> LoadResult:
     """A load test on `job.plan.workers` processes; blocks until they are done. Stops are
-    passed on from `dispatcher.signals.SIGNALS`."""
-    outcome = run_workers(job.settings, job.plan, job.options)
-    return _result(job, outcome.metrics, outcome.failed)
+    passed on from `signals` (by default the process's own)."""
+    outcome = run_workers(job.settings, job.plan, job.options, signals)
+    return _result(job, outcome.metrics, outcome.failed, signals)
 
 
-def _result(job: LoadJob, metrics: Metrics, failed: tuple[str, ...]) -> LoadResult:
+def _result(
+    job: LoadJob, metrics: Metrics, failed: tuple[str, ...], signals: StopSignals
+) -> LoadResult:
     verdicts = tuple(t.judge(observe(t.metric, metrics)) for t in job.thresholds)
-    first = SIGNALS.first
+    first = signals.first
     report = load_report(
         metrics,
         job.settings,

@@ -59,8 +59,15 @@ class RunJob:
 
 @dataclass(frozen=True)
 class RunResult:
+    """A run's report and, with a scenario, its expectations judged."""
+
     report: RunReport
     verdicts: tuple[CheckResult, ...]  # the scenario's expectations, judged
+
+    def __repr__(self) -> str:
+        n = self.report.notifications
+        return (f"RunResult(passed={self.passed}, {n.delivered} of {n.scheduled} delivered, "
+                f"{n.exhausted} exhausted, {n.cancelled} cancelled)")  # fmt: skip
 
     @property
     def passed(self) -> bool:

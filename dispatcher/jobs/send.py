@@ -49,6 +49,8 @@ class SendJob:
 
 @dataclass(frozen=True)
 class SendResult:
+    """What became of the one notification `send` sent, after how many attempts."""
+
     outcome: Outcome
     attempts: int
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from pathlib import Path
 from typing import ClassVar
@@ -12,10 +13,19 @@ from .base import HttpClient, Transport, check_headers
 def ssl_context(*, ca_bundle: Path | None, insecure: bool) -> ssl.SSLContext | bool:
     if insecure:
         return False
+    if ca_bundle is None:
+        return _system_context()
     context = ssl.create_default_context()
-    if ca_bundle is not None:
-        context.load_verify_locations(cafile=str(ca_bundle))
+    context.load_verify_locations(cafile=str(ca_bundle))
     return context
+
+
+@functools.cache
+def _system_context() -> ssl.SSLContext:
+    """The system's CAs, loaded once per process: loading them takes 25-35 ms, which every
+    Transport paid again (the check suite opens dozens). A context with a private CA bundle is
+    built each time: the file may change between runs."""
+    return ssl.create_default_context()
 
 
 class HttpTransport(Transport):
