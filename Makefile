@@ -28,18 +28,22 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict dispatcher webhook_sim examples tests/test_api.py tests/apidoc.py
 
+# The suite starts ~85 webhook-sim processes: each must reuse the compiled modules instead of
+# compiling the package again, even where PYTHONDONTWRITEBYTECODE is set (52 s against 39 s).
+PYCACHE := env -u PYTHONDONTWRITEBYTECODE
+
 # In parallel: -n auto is two workers per core, at most 8 (tests/conftest.py says why);
 # worksteal hands each worker a run of neighbouring tests (which share receivers) and moves
 # work from a busy worker to an idle one at the end.
 pytest: $(VENV)/.installed-test
-	$(BIN)/pytest -q -n auto --dist worksteal
+	$(PYCACHE) $(BIN)/pytest -q -n auto --dist worksteal
 
 test: lint typecheck pytest
 
 # The fast tests alone: none marked e2e (a webhook-sim subprocess, a whole check suite, a
 # load run); tests/conftest.py marks every test that starts a receiver subprocess.
 unit: $(VENV)/.installed-test
-	$(BIN)/pytest -q -m "not e2e" -n auto --dist worksteal
+	$(PYCACHE) $(BIN)/pytest -q -m "not e2e" -n auto --dist worksteal
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
