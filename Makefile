@@ -36,6 +36,7 @@ PYCACHE := env -u PYTHONDONTWRITEBYTECODE
 # worksteal hands each worker a run of neighbouring tests (which share receivers) and moves
 # work from a busy worker to an idle one at the end.
 pytest: $(VENV)/.installed-test
+	$(BIN)/python -m compileall -q dispatcher webhook_sim > /dev/null
 	$(PYCACHE) $(BIN)/pytest -q -n auto --dist worksteal
 
 test: lint typecheck pytest
