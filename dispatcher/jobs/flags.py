@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from .. import credentials
-from ..settings import FLAG_KEYS
+from ..errors import ConfigError
+from ..settings import FLAG_KEYS, describe_validation_error
 
 Flags = Mapping[str, Any]
+M = TypeVar("M", bound=BaseModel)
 
 
 def settings_flags(flags: Flags) -> dict[str, Any]:
@@ -32,3 +36,20 @@ def secrets_given(argv: list[str], env: Mapping[str, str]) -> list[str]:
         if name in SECRET_FLAGS:
             given.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
     return [secret for value in given for secret in credentials.secrets_in_spec(value)]
+
+
+def serving(flags: Flags) -> dict[str, Any]:
+    """The connection limits of a server (platform, receiver), as its config's keys."""
+    return {
+        "max_connections": flags.get("max_connections"),
+        "read_timeout_s": flags.get("read_timeout", 10.0),
+        "idle_timeout_s": flags.get("idle_timeout", 75.0),
+    }
+
+
+def validated(model: type[M], data: Mapping[str, Any], source: str) -> M:
+    """`data` as `model`, or the one-line ConfigError naming the field (`source`: whose)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source, model=model)) from None

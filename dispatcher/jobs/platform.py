@@ -10,9 +10,9 @@ from typing import Any
 from ..arrivals import parse_duration
 from ..errors import ConfigError
 from ..report import PlatformReport, platform_report
-from ..settings import Settings, build_settings, describe_validation_error
+from ..settings import Settings, build_settings
 from ..signals import SIGNALS, until_signalled
-from .flags import Flags, settings_flags
+from .flags import Flags, serving, settings_flags, validated
 
 
 def _finish_after(text: str) -> tuple[float, float]:
@@ -47,8 +47,6 @@ class PlatformJob:
 
     @classmethod
     def from_flags(cls, flags: Flags) -> PlatformJob:
-        from pydantic import ValidationError
-
         from ..platform.api import PlatformConfig
         from ..platform.keys import load_keys
         from ..platform.world import Mix
@@ -59,30 +57,25 @@ class PlatformJob:
         load_keys(keys)  # a bad key file stops here, before anything starts
         settings = build_settings(config=flags.get("config"), flags=settings_flags(flags))
         unico, client = flags.get("unico_mix"), flags.get("client_mix")
-        try:
-            config = PlatformConfig.model_validate(
-                {
-                    "token_ttl_s": flags.get("token_ttl", 3600),
-                    "audience": flags.get("audience"),
-                    "apikey": flags.get("apikey"),
-                    "finish_after": _finish_after(flags.get("finish_after", "2s")),
-                    "outages": _outages(flags.get("outage") or []),
-                    "outage_mode": flags.get("outage_mode", "drop"),
-                    "seed": flags.get("seed"),
-                    "duplicates": flags.get("duplicates") or 0.0,
-                    "reorder": flags.get("reorder") or 0.0,
-                    "unico_mix": Mix.parse_unico(unico) if unico else None,
-                    "client_mix": Mix.parse_client(client) if client else None,
-                    "service_account_keys": keys,
-                    "max_connections": flags.get("max_connections"),
-                    "read_timeout_s": flags.get("read_timeout", 10.0),
-                    "idle_timeout_s": flags.get("idle_timeout", 75.0),
-                }
-            )
-        except ValidationError as exc:
-            raise ConfigError(
-                describe_validation_error(exc, "platform", model=PlatformConfig)
-            ) from None
+        config = validated(
+            PlatformConfig,
+            {
+                "token_ttl_s": flags.get("token_ttl", 3600),
+                "audience": flags.get("audience"),
+                "apikey": flags.get("apikey"),
+                "finish_after": _finish_after(flags.get("finish_after", "2s")),
+                "outages": _outages(flags.get("outage") or []),
+                "outage_mode": flags.get("outage_mode", "drop"),
+                "seed": flags.get("seed"),
+                "duplicates": flags.get("duplicates") or 0.0,
+                "reorder": flags.get("reorder") or 0.0,
+                "unico_mix": Mix.parse_unico(unico) if unico else None,
+                "client_mix": Mix.parse_client(client) if client else None,
+                "service_account_keys": keys,
+                **serving(flags),
+            },
+            "platform",
+        )
         return cls(settings, config, flags.get("host", "127.0.0.1"), flags["port"])
 
 

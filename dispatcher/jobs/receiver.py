@@ -6,16 +6,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError
-from ..settings import describe_validation_error
-from .flags import Flags
+from .flags import Flags, serving, validated
 
 
 def receiver_config(flags: Flags, env: Mapping[str, str] = os.environ) -> Any:
     """A `ReceiverConfig` (imported with the receiver) from the flags, credentials falling
     back to the same environment variables the sender reads."""
-    from pydantic import ValidationError
-
     from ..receiver import ReceiverConfig
     from ..receiver.app import infer_auth
     from ..receiver.serving import check_port
@@ -29,29 +25,24 @@ def receiver_config(flags: Flags, env: Mapping[str, str] = os.environ) -> Any:
         client_secret=flags.get("client_secret"),
         env=env,
     )
-    try:
-        return ReceiverConfig.model_validate(
-            {
-                "auth": auth,
-                "basic": flags.get("basic") or env.get("WEBHOOK_SIM_BASIC"),
-                "api_key": flags.get("api_key") or env.get("WEBHOOK_SIM_API_KEY"),
-                "client_id": flags.get("client_id"),
-                "client_secret": flags.get("client_secret") or env.get("WEBHOOK_SIM_CLIENT_SECRET"),
-                "token_ttl_s": flags.get("token_ttl", 3600),
-                "fail_rate": flags.get("fail_rate", 0.0),
-                "fail_first": flags.get("fail_first", 0),
-                "latency_ms": flags.get("latency_ms", 0.0),
-                "status": flags.get("status"),
-                "seed": flags.get("seed"),
-                "flaws": tuple(flags.get("flaw") or ()),
-                "slow_ms": flags.get("slow_ms", 2000.0),
-                "max_connections": flags.get("max_connections"),
-                "read_timeout_s": flags.get("read_timeout", 10.0),
-                "idle_timeout_s": flags.get("idle_timeout", 75.0),
-                "dedup_exact_keys": flags.get("dedup_exact_keys", 1_000_000),
-            }
-        )
-    except ValidationError as exc:
-        raise ConfigError(
-            describe_validation_error(exc, "receiver", model=ReceiverConfig)
-        ) from None
+    return validated(
+        ReceiverConfig,
+        {
+            "auth": auth,
+            "basic": flags.get("basic") or env.get("WEBHOOK_SIM_BASIC"),
+            "api_key": flags.get("api_key") or env.get("WEBHOOK_SIM_API_KEY"),
+            "client_id": flags.get("client_id"),
+            "client_secret": flags.get("client_secret") or env.get("WEBHOOK_SIM_CLIENT_SECRET"),
+            "token_ttl_s": flags.get("token_ttl", 3600),
+            "fail_rate": flags.get("fail_rate", 0.0),
+            "fail_first": flags.get("fail_first", 0),
+            "latency_ms": flags.get("latency_ms", 0.0),
+            "status": flags.get("status"),
+            "seed": flags.get("seed"),
+            "flaws": tuple(flags.get("flaw") or ()),
+            "slow_ms": flags.get("slow_ms", 2000.0),
+            **serving(flags),
+            "dedup_exact_keys": flags.get("dedup_exact_keys", 1_000_000),
+        },
+        "receiver",
+    )
