@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a directory holding another dispatcher")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if args.baseline and not (args.baseline / "dispatcher" / "cli.py").exists():
+    if args.baseline and not (args.baseline / "dispatcher" / "__init__.py").exists():
         raise SystemExit(f"--baseline {args.baseline}: no dispatcher package there")
     seconds = args.seconds
     rows: list[tuple[str, float]] = []
