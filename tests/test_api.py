@@ -182,3 +182,12 @@ def test_evidence_quoted_from_a_body_is_masked_before_it_is_cut() -> None:
             assert "top" not in quoted.replace("x", ""), quoted
     finally:
         REDACTOR.clear()
+
+
+def test_paths_in_a_list_may_be_given_as_text_too() -> None:
+    from dispatcher.jobs.calls import flags_for
+
+    flags = flags_for(params.PLATFORM, None, {"service_account_key": ["k.pem"]})
+    assert flags["service_account_key"] == [Path("k.pem")]
+    with pytest.raises(webhook_sim.ConfigError, match=r"service_account_key=\[1\]: must be"):
+        flags_for(params.PLATFORM, None, {"service_account_key": [1]})

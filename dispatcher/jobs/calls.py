@@ -23,8 +23,11 @@ def _checked(param: params.Param, value: Any) -> Any:
     """`value` as the parameter's type, or a ConfigError naming it: the command line's parser
     never hands a job "3" for a number, nor a job a list of characters for a list."""
     kind = param.kind
-    if isinstance(value, str) and "Path" in str(kind):
-        value = Path(value)  # a path given as text, as on the command line
+    if "Path" in str(kind):  # a path given as text, as on the command line
+        if isinstance(value, str):
+            value = Path(value)
+        elif isinstance(value, list):
+            value = [Path(v) if isinstance(v, str) else v for v in value]
     try:
         return TypeAdapter(kind).validate_python(value, strict=True)
     except ValidationError:
