@@ -140,7 +140,14 @@ async def until_signalled(
     def cancel() -> None:
         task.cancel()
 
-    with signals.listening(graceful or cancel, now or cancel):
+    def cancel_again() -> None:
+        task.cancel()
+        # Both signals may be handed over in one turn of the loop: two cancels of a task that
+        # has not yet seen the first are one, and the work's graceful stop (a server's grace
+        # period) would run to its end. Once more, after the work has seen the first.
+        asyncio.get_running_loop().call_soon(task.cancel)
+
+    with signals.listening(graceful or cancel, now or cancel_again):
         try:
             return await task
         except asyncio.CancelledError:

@@ -290,3 +290,26 @@ def test_signals_all_the_way_to_exit_never_kill_the_process(
         time.sleep(0.002)
     _finish(proc, 130)
     _report(out_file, "SIGINT")
+
+
+async def test_a_second_signal_in_the_same_turn_still_cuts_the_grace_short() -> None:
+    import asyncio
+
+    from dispatcher.signals import StopSignals, until_signalled
+
+    graced = asyncio.Event()
+
+    async def serve() -> str:
+        try:
+            await asyncio.Event().wait()  # serving until a stop
+        except asyncio.CancelledError:
+            graced.set()
+            await asyncio.Event().wait()  # the grace period: only a second stop ends it
+        return "never"
+
+    signals = StopSignals()
+    signals.handle(signal.SIGINT, None)
+    signals.handle(signal.SIGTERM, None)  # both are handed over in the same turn of the loop
+    async with asyncio.timeout(SAFETY_S):  # a safety net, never a measurement
+        assert await until_signalled(serve(), signals=signals) is None
+    assert graced.is_set()
