@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,3 +29,9 @@ class CheckResult:
             "needs": self.needs,
             "duration_s": round(self.duration_s, 3),
         }
+
+
+def tally(statuses: Iterable[str]) -> str:
+    """`3 passed, 1 failed, 0 skipped`: how a set of verdicts ended, as every output says it."""
+    seen = list(statuses)
+    return ", ".join(f"{seen.count(s)} {s}" for s in ("passed", "failed", "skipped"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..checks.result import CheckResult
+from ..checks.result import CheckResult, tally
 from ..checks.suite import CHECKS, CheckContext, not_run, run_checks
 from ..errors import ConfigError
 from ..report import CheckReport, check_report
@@ -85,9 +85,7 @@ class CheckRun:
     only: tuple[str, ...] = ()  # the checks asked for by name
 
     def __repr__(self) -> str:
-        counts = (f"{sum(r.status == s for r in self.results)} {s}"
-                  for s in ("passed", "failed", "skipped"))  # fmt: skip
-        return f"CheckRun(passed={self.passed}, {', '.join(counts)})"
+        return f"CheckRun(passed={self.passed}, {tally(r.status for r in self.results)})"
 
     @property
     def passed(self) -> bool:
@@ -121,10 +119,7 @@ class CheckRun:
             lines += [f"    · {line}" for line in r.evidence]
         if not self.failed:
             lines += self._unproven()
-        counts = {
-            s: sum(r.status == s for r in self.results) for s in ("passed", "failed", "skipped")
-        }
-        lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+        lines.append(tally(r.status for r in self.results))
         return "\n".join(lines)
 
 

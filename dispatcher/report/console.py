@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from ..checks.result import tally
 from .junit import Case
 from .model import LoadReport, PlatformReport, Requests, RunReport, Summary, Summary4
 
@@ -101,7 +102,4 @@ def print_verdicts(console: Console, results: Sequence[Case]) -> None:
         if r.status == "failed":
             for line in r.evidence:
                 console.print(f"     · {line}", markup=False)
-    counts = {s: sum(r.status == s for r in results) for s in ("passed", "failed", "skipped")}
-    console.print(
-        f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
-    )
+    console.print(tally(r.status for r in results))
