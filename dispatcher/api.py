@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from .errors import ConfigError, WebhookSimError
 from .jobs import params
@@ -25,9 +25,12 @@ from .jobs.load import LoadResult
 from .jobs.run import RunResult
 from .jobs.send import SendResult
 from .redact import REDACTOR
+from .signals import StopSignals
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+T = TypeVar("T")
 
 __all__ = [
     "CheckOptions",
@@ -103,6 +106,8 @@ class RunOptions(_Target, _Retry, _Traffic, total=False):
     throttle_threshold: float | None
     throttle_decrease: float | None
     grace: float
+    workers: int | None
+    http_client: str
 
 
 class CheckOptions(_Target, total=False):
@@ -134,7 +139,10 @@ class LoadOptions(_Target, _Retry, _Traffic, total=False):
 
 # What differs from the command line's defaults: a call from Python sends from one process
 # unless it asks for more (more would re-import the caller's script in each of them).
-API_DEFAULTS: dict[str, dict[str, Any]] = {"LoadOptions": {"workers": 1}}
+API_DEFAULTS: dict[str, dict[str, Any]] = {
+    "LoadOptions": {"workers": 1},
+    "RunOptions": {"workers": 1},
+}
 
 
 @contextlib.contextmanager
@@ -169,8 +177,26 @@ async def run(url: str | None = None, **options: Unpack[RunOptions]) -> RunResul
     from .jobs import run as job
 
     with _one_line():
-        built = job.RunJob.from_flags(flags_for(params.RUN, url, options, _allowed(RunOptions)))
-    return await job.run(built)
+        given = _options(RunOptions, options)
+        built = job.RunJob.from_flags(flags_for(params.RUN, url, given, _allowed(RunOptions)))
+    if built.split.workers == 1:
+        return await job.run(built)
+    stops = StopSignals()  # this call's own: the process's signals are not ours to take
+    outcome = await _in_workers(lambda: job.run_workers_of(built, stops), stops)
+    return await job.judged(built, outcome.metrics, outcome.failed)
+
+
+async def _in_workers(work: Callable[[], T], stops: StopSignals) -> T:
+    """`work` (which blocks while worker processes run) in a thread; cancelling this stops
+    every worker, and returns once they are all stopped and joined."""
+    running = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        for _ in range(2):  # a stop, then "now": in-flight requests get no grace
+            stops.handle(signal.SIGINT, None)
+        await running
+        raise
 
 
 async def check(url: str | None = None, **options: Unpack[CheckOptions]) -> CheckRun:
@@ -195,7 +221,6 @@ async def load(
     """A load test: `rate` arrivals per second (or "max") for `duration`, or a `ramp`; on
     one process unless `workers` says more. Cancelling it stops every worker."""
     from .jobs import load as job
-    from .signals import StopSignals
 
     with _one_line():
         given = _options(LoadOptions, options)
@@ -205,14 +230,7 @@ async def load(
     if built.plan.workers == 1:
         return await job.load_one(built, built.engine())
     stops = StopSignals()  # this call's own: the process's signals are not ours to take
-    workers = asyncio.ensure_future(asyncio.to_thread(job.load_workers, built, stops))
-    try:
-        return await asyncio.shield(workers)
-    except asyncio.CancelledError:
-        for _ in range(2):  # a stop, then "now": in-flight requests get no grace
-            stops.handle(signal.SIGINT, None)
-        await workers  # every worker stopped and joined before the cancellation goes on
-        raise
+    return await _in_workers(lambda: job.load_workers(built, stops), stops)
 
 
 def send_sync(url: str | None = None, **options: Unpack[SendOptions]) -> SendResult:

@@ -89,27 +89,40 @@ class RateProfile:
             (ra + rb) / 2 * (tb - ta) for (ta, ra), (tb, rb) in itertools.pairwise(self.points)
         )
 
-    def offsets(self) -> Iterator[float]:
-        """Seconds from the start at which arrival 0, 1, 2, ... is due, within the duration."""
+    def offset_at(self, i: int) -> float | None:
+        """Seconds from the start at which arrival `i` is due; None past the duration. Each
+        arrival is computed on its own, so a sender with every Nth arrival computes only its
+        own (a few segments' arithmetic each)."""
         done = 0.0  # arrivals due before the current segment
-        i = 0
         for (ta, ra), (tb, rb) in itertools.pairwise(self.points):
             span = tb - ta
-            slope = (rb - ra) / span
             in_segment = (ra + rb) / 2 * span
-            while i - done < in_segment:
-                k = i - done
+            k = i - done
+            if k < in_segment:
                 # The root of ra*tau + slope*tau^2/2 = k, in the form that stays exact when
                 # the slope is zero or the starting rate is.
+                slope = (rb - ra) / span
                 denominator = ra + math.sqrt(max(0.0, ra * ra + 2 * slope * k))
-                if denominator <= 0:
-                    if k > 0:
-                        break
-                    tau = 0.0
-                else:
-                    tau = 2 * k / denominator
-                if ta + tau >= tb:
-                    break
-                yield ta + tau
-                i += 1
+                if denominator > 0 or k <= 0:
+                    tau = 2 * k / denominator if denominator > 0 else 0.0
+                    if ta + tau < tb:
+                        return ta + tau
             done += in_segment
+        return None
+
+    @property
+    def arrivals(self) -> int:
+        """How many arrivals the schedule holds: the first index `offset_at` has no instant for."""
+        n = max(0, int(self.total))
+        while self.offset_at(n) is not None:
+            n += 1
+        while n > 0 and self.offset_at(n - 1) is None:
+            n -= 1
+        return n
+
+    def offsets(self) -> Iterator[float]:
+        """Seconds from the start at which arrival 0, 1, 2, ... is due, within the duration."""
+        for i in range(self.arrivals):
+            offset = self.offset_at(i)
+            assert offset is not None  # below `arrivals`, every index has its instant
+            yield offset

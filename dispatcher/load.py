@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import sys
 import threading
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from .arrivals import RateProfile
-from .engine import Engine, EngineOptions
+from .engine import Engine, EngineOptions, Start
+from .lanes import Lane
 from .metrics import Metrics, merge, to_wire
 from .payloads import Notification
 from .report import load_report as load_report  # the builder lives with the other reports
 from .settings import Settings, TrafficSettings
+from .shards import WHOLE, LateStart, Shard, share
 from .signals import SIGNALS, StopSignals, until_signalled
 from .traffic import TrafficPlan
 
@@ -37,50 +38,77 @@ CLOSED_MODEL_PROCESSES = 10**12  # "--rate max": as many as the duration allows
 
 @dataclass(frozen=True)
 class LoadPlan:
+    """How a run is split and timed. `load`: a rate profile (None: a closed model at the cap)
+    over a duration. `run`: `count` processes, no duration, as fast as the cap allows."""
+
     profile: RateProfile | None  # None: closed model, as fast as the cap allows
-    duration_s: float
+    duration_s: float | None  # None: until every process is done (run)
     traffic: TrafficSettings
     workers: int = 1
-    graceful_stop_s: float = 10.0  # after the duration, for what is in flight or retrying
+    graceful_stop_s: float | None = 10.0  # after the duration, for what is in flight or retrying
+    count: int | None = None  # processes (run); None: as many as the duration takes (load)
+    shard: Shard = WHOLE
+    start_at: float | None = None  # unix seconds every shard starts its clock at
+    start_tolerance_s: float = 1.0  # how late a shard may be ready and still start
 
     @property
     def target_per_s(self) -> float | None:
         return self.profile.total / self.profile.duration_s if self.profile else None
 
+    @property
+    def processes(self) -> int:
+        """Processes in the whole plan (every shard's): slot i is process i and arrival i."""
+        if self.count is not None:
+            return self.count
+        return CLOSED_MODEL_PROCESSES if self.profile is None else self.profile.arrivals
 
-def share(total: int, parts: int, index: int) -> int:
-    """Part `index` of `total` split as evenly as whole numbers allow."""
-    return total // parts + (1 if index < total % parts else 0)
+    @property
+    def run_for_s(self) -> float | None:
+        return self.duration_s if self.profile is None else self.profile.duration_s
+
+    def lane(self, worker: int) -> tuple[int, int]:
+        """Worker `worker`'s (first process, step): this shard's processes, striped again."""
+        return self.shard.lane(worker, self.workers)
 
 
 def worker_settings(settings: Settings, plan: LoadPlan, index: int) -> Settings:
-    update: dict[str, Any] = {
-        "concurrency": max(1, share(settings.concurrency, plan.workers, index))
-    }
+    """Worker `index`'s settings: its part of the shard's part of the cap and --max-rate."""
+    parts = plan.shard.count * plan.workers
+    first, _ = plan.lane(index)
+    update: dict[str, Any] = {"concurrency": max(1, share(settings.concurrency, parts, first))}
     if settings.max_rate is not None:
-        update["max_rate"] = settings.max_rate / plan.workers
+        update["max_rate"] = settings.max_rate / parts
     return settings.model_copy(update=update)
+
+
+def worker_options(options: EngineOptions, plan: LoadPlan, index: int) -> EngineOptions:
+    """Worker `index`'s engine options: its place among the senders sharing --max-rate."""
+    first, step = plan.lane(index)
+    return replace(options, pace_phase=first / step)
 
 
 def worker_streams(
     settings: Settings, plan: LoadPlan, index: int
 ) -> tuple[Iterator[Notification], Iterator[float] | None]:
-    """Worker `index`'s notifications and, in the open model, when each is due."""
-    count = CLOSED_MODEL_PROCESSES if plan.profile is None else int(plan.profile.total) + 1
-    notes = TrafficPlan.of(settings, plan.traffic, count)
-    mine = itertools.islice(iter(notes), index, None, plan.workers)
-    if plan.profile is None:
-        return mine, None
-    return mine, itertools.islice(plan.profile.offsets(), index, None, plan.workers)
+    """Worker `index`'s notifications and, in the open model, when each is due: it generates
+    only its own processes."""
+    traffic = TrafficPlan.of(settings, plan.traffic, plan.processes)
+    first, step = plan.lane(index)
+    lane = Lane(traffic, first, step, plan.profile)
+    return lane.notes(), lane.offsets() if plan.profile is not None else None
 
 
 async def run_share(engine: Engine, settings: Settings, plan: LoadPlan, index: int) -> Metrics:
     notes, schedule = worker_streams(settings, plan, index)
+    start = None
+    if plan.start_at is not None:
+        start = Start(plan.start_at, plan.start_tolerance_s)
     return await engine.run(
         notes,
         schedule=schedule,
-        duration_s=plan.duration_s if plan.profile is None else plan.profile.duration_s,
-        graceful_stop_s=plan.graceful_stop_s,
+        duration_s=plan.run_for_s,
+        graceful_stop_s=plan.graceful_stop_s if plan.run_for_s is not None else None,
+        start=start,
     )
 
 
@@ -122,6 +150,7 @@ def _worker_main(
     results: Connection,
     control: Connection,
     parent_pid: int,
+    progress: bool = False,
 ) -> None:
     # Born with SIGINT and SIGTERM blocked (see run_workers): a stop sent before this point
     # waits in the control pipe instead of killing the worker mid-import. The terminal's Ctrl-C
@@ -133,7 +162,7 @@ def _worker_main(
     os.setpgid(0, 0)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     mine = worker_settings(settings, plan, index)
-    engine = Engine(mine, options=options)
+    engine = Engine(mine, options=worker_options(options, plan, index))
 
     def listen() -> None:
         # The parent's stops arrive as words on the pipe, and become this worker's own stop
@@ -150,19 +179,31 @@ def _worker_main(
             while len(own.received) < words:
                 own.handle(signal.SIGINT, None)
 
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            results.send({"progress": live_figures(engine.metrics)})
+
     async def main() -> Metrics:
         threading.Thread(target=listen, name="control", daemon=True).start()
-        await until_signalled(
-            run_share(engine, mine, plan, index),
-            graceful=engine.stop,
-            now=lambda: engine.stop(now=True),
-            signals=own,
-        )
+        reporter = asyncio.create_task(report_progress()) if progress else None
+        try:
+            await until_signalled(
+                run_share(engine, mine, plan, index),
+                graceful=engine.stop,
+                now=lambda: engine.stop(now=True),
+                signals=own,
+            )
+        finally:
+            if reporter is not None:
+                reporter.cancel()
         return engine.metrics
 
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:
             results.send({"wire": to_wire(runner.run(main()))})
+    except LateStart as exc:
+        results.send({"late": str(exc)})
     except Exception as exc:  # a worker's failure must reach the parent, not vanish
         results.send({"error": f"worker {index}: {type(exc).__name__}: {exc}"})
     finally:
@@ -176,10 +217,15 @@ class WorkersOutcome:
 
 
 def run_workers(
-    settings: Settings, plan: LoadPlan, options: EngineOptions, signals: StopSignals = SIGNALS
+    settings: Settings,
+    plan: LoadPlan,
+    options: EngineOptions,
+    signals: StopSignals = SIGNALS,
+    on_progress: Callable[[Metrics], None] | None = None,
 ) -> WorkersOutcome:
     """Run `plan.workers` processes to completion, passing on stops from `signals` (the
     process's own, by default; a caller's own stops are the caller's to announce).
+    `on_progress` is shown the workers' live figures, added up, as they come.
 
     Workers never get a signal from the parent: stops go through a pipe, which holds a stop
     sent before a worker is ready to act on it. A worker that dies is named, and the others'
@@ -198,7 +244,16 @@ def run_workers(
             control_r, control_w = context.Pipe(duplex=False)
             proc = context.Process(
                 target=_worker_main,
-                args=(index, settings, plan, options, result_w, control_r, os.getpid()),
+                args=(
+                    index,
+                    settings,
+                    plan,
+                    options,
+                    result_w,
+                    control_r,
+                    os.getpid(),
+                    on_progress is not None,
+                ),
                 name=f"webhook-sim-worker-{index}",
             )
             proc.start()
@@ -211,6 +266,8 @@ def run_workers(
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     wires: list[dict[str, Any]] = []
     failed: list[str] = []
+    late: list[str] = []
+    live: dict[int, dict[str, Any]] = {}
     forwarded = 0
     try:
         while results:
@@ -230,14 +287,22 @@ def run_workers(
             for index, conn in list(results.items()):
                 if conn not in ready:
                     continue
-                del results[index]
                 try:
                     answer = conn.recv()
                 except EOFError:
+                    del results[index]
                     procs[index].join(5)
                     failed.append(f"worker {index} died ({_death(procs[index].exitcode)})")
                     continue
-                if "error" in answer:
+                if "progress" in answer:
+                    live[index] = answer["progress"]
+                    if on_progress is not None:
+                        on_progress(added_up(live.values()))
+                    continue
+                del results[index]
+                if "late" in answer:
+                    late.append(answer["late"])
+                elif "error" in answer:
                     failed.append(answer["error"])
                 else:
                     wires.append(answer["wire"])
@@ -249,7 +314,30 @@ def run_workers(
             if worker.is_alive():  # pragma: no cover - a worker that ignores its stop
                 worker.kill()
                 worker.join()
+    if late and not wires:  # every worker was late: nothing was sent
+        raise LateStart(late[0])
+    failed += [f"worker late: {line}" for line in late]
     return WorkersOutcome(merge(wires) if wires else Metrics(cap=0), tuple(failed))
+
+
+PROGRESS_EVERY_S = 0.5  # how often a worker tells its parent its live figures
+_LIVE = ("scheduled", "in_flight", "delivered", "retries_waiting", "exhausted", "cancelled",
+         "limit", "cap", "window_attempts", "window_failures")  # fmt: skip
+
+
+def live_figures(m: Metrics) -> dict[str, Any]:
+    """A worker's figures for its parent's progress display (service times HDR-encoded)."""
+    return {**{name: getattr(m, name) for name in _LIVE}, "latency": m.latency.encode()}
+
+
+def added_up(figures: Iterable[dict[str, Any]]) -> Metrics:
+    """Every worker's latest live figures as one Metrics, for a progress display."""
+    total = Metrics(cap=0)
+    for worker in figures:
+        for name in _LIVE:
+            setattr(total, name, getattr(total, name) + worker[name])
+        total.latency.decode_and_add(worker["latency"])
+    return total
 
 
 def _death(exitcode: int | None) -> str:

@@ -77,8 +77,8 @@ def notification(
 class PayloadFactory:
     """Random but reproducible ids and journey details: the same seed gives the same payloads."""
 
-    def __init__(self, seed: int | None = None) -> None:
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int | None = None, *, rng: random.Random | None = None) -> None:
+        self.rng = rng or random.Random(seed)
 
     def process_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.live import Live
@@ -14,6 +16,9 @@ from rich.table import Table
 
 from .engine import Engine
 from .metrics import Metrics
+from .signals import SIGNALS, until_signalled
+
+T = TypeVar("T")
 
 
 class _Rate:
@@ -73,3 +78,70 @@ async def watch(engine: Engine, console: Console, *, every_s: float | None = Non
         figures = _figures(engine.metrics, rate.update(engine.metrics.delivered))
         line = " ".join(f"{k.replace(' ', '_')}={v}" for k, v in figures.items())
         console.print(f"[{time.perf_counter() - started:6.1f}s] {line}", highlight=False)
+
+
+class Ticker:
+    """Progress shown from a loop of the caller's (the workers' parent), at most every
+    `every_s`: a panel on a terminal, a line in logs."""
+
+    def __init__(self, console: Console, every_s: float | None = None) -> None:
+        self.console = console
+        self.every_s = every_s or (0.5 if console.is_terminal else 5.0)
+        self._rate = _Rate()
+        self._started = time.perf_counter()
+        self._next = self._started + self.every_s
+        self._live: Live | None = None
+
+    def __call__(self, m: Metrics) -> None:
+        now = time.perf_counter()
+        if now < self._next:
+            return
+        self._next = now + self.every_s
+        figures = _figures(m, self._rate.update(m.delivered))
+        if not self.console.is_terminal:
+            line = " ".join(f"{k.replace(' ', '_')}={v}" for k, v in figures.items())
+            self.console.print(f"[{now - self._started:6.1f}s] {line}", highlight=False)
+            return
+        if self._live is None:
+            self._live = Live(console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
+        self._live.update(_table(figures), refresh=True)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+
+def warn(message: str) -> None:
+    Console(stderr=True).print(message)
+
+
+async def watched(
+    engine: Engine, work: Coroutine[Any, Any, T], console: Console | None = None,
+    every_s: float | None = None,
+) -> T:  # fmt: skip
+    """Run `work` (which runs `engine`), with live progress on `console` when given. The first
+    SIGINT/SIGTERM stops the engine with its grace for what is in flight, a second at once:
+    the run ends, it is never cancelled, and its report is written."""
+
+    def graceful() -> None:
+        engine.stop()
+        name, grace = SIGNALS.first.name if SIGNALS.first else "signal", engine.options.grace_s
+        warn(f"{name}: stopping; in-flight requests get {grace:g} s (again to stop now)")
+
+    failure: Exception | None = None
+    async with asyncio.TaskGroup() as tg:
+        watcher = console and tg.create_task(watch(engine, console, every_s=every_s))
+        try:
+            result = await until_signalled(
+                work, graceful=graceful, now=lambda: engine.stop(now=True)
+            )
+        except Exception as exc:  # raised as itself below, not inside the group's ExceptionGroup
+            failure = exc
+        finally:
+            if watcher:
+                watcher.cancel()
+    if failure is not None:
+        raise failure
+    assert result is not None, "a stop ends the engine's run, it never cancels it"
+    return result

@@ -89,12 +89,14 @@ class Pacer:
     the whole second's allowance out at once, then in 10 ms clumps (docs/benchmarks.md).
     """
 
-    def __init__(self, rate: float, *, tolerance_s: float = 0.005) -> None:
+    def __init__(
+        self, rate: float, *, tolerance_s: float = 0.005, first_at: float = -math.inf
+    ) -> None:
         if not rate > 0:
             raise ValueError("rate must be positive")
         self.period = 1.0 / rate
         self.tolerance_s = tolerance_s
-        self._tat = -math.inf  # theoretical start of the next request
+        self._tat = first_at  # theoretical start of the next request
 
     def reserve(self, now: float) -> float:
         """Claim the next start; return how long the caller must wait before starting."""

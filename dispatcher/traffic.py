@@ -1,9 +1,18 @@
 """What to send: a lazy plan of notifications for many processes, seeded and reproducible.
 
+Each process is computed on its own from the seed and its index (a counter-based derivation),
+so a sender that sends every Nth process (a worker, a shard on another machine) generates only
+its share, and N senders together send exactly what one would: the same ids, bodies and slots.
+
 The plan is a generator, never a list: a million processes cost the same memory as ten. Faults
-the platform really produces are injected on purpose: a duplicate (at-least-once delivery) is
-re-sent a little later in the stream, a reordered process's earlier status is held back until
-after its later one, and an unknown status stands in for one the contract may add.
+the platform really produces are injected on purpose, decided per process: a duplicate
+(at-least-once delivery) is re-sent a few processes later, a reordered process's earlier status
+is held back until after its later one, and an unknown status stands in for one the contract
+may add.
+
+A notification's *slot* is the index of the process it is sent with: process p's own
+notifications go in slot p, a held-back or duplicate one in a later slot (at most `MAX_DEFER`
+later). In a load test slot i is arrival i, so every notification has its instant too.
 """
 
 from __future__ import annotations
@@ -34,28 +43,35 @@ UNICO_RESULTS: tuple[tuple[str, float], ...] = (
 )
 UNKNOWN_STATUSES = (6, 7, 9)
 UNKNOWN_STATES = ("PROCESS_STATE_PAUSED", "PROCESS_STATE_UNDER_REVIEW")
-# A deferred notification comes back after this many further notifications at most, so the
-# held-back buffer stays small whatever the count.
+# A deferred notification comes back at most this many slots later, so the held-back buffer
+# stays small whatever the count.
 MAX_DEFER = 64
+_MASK64 = (1 << 64) - 1
+
+
+def process_seed(seed: int, index: int) -> int:
+    """The seed of process `index`'s own generator: distinct for every (seed, index) pair."""
+    return ((seed & _MASK64) << 64) | index
 
 
 @dataclass(frozen=True, slots=True)
 class TrafficPlan:
-    count: int
+    count: int  # processes
     flow: Flow = "by-unico"
     notify: tuple[str, ...] = ()  # statuses (by-client) or results (by-unico) to notify
     profile: PayloadProfile = "current"
     duplicates: float = 0.0
     reorder: float = 0.0
     unknown: float = 0.0
-    seed: int | None = None
+    seed: int = 0
 
     def __iter__(self) -> Iterator[Notification]:
-        return _generate(self)
+        return (note for _, note in self.lane(0, 1))
 
     @classmethod
     def of(cls, settings: Settings, traffic: TrafficSettings, count: int) -> TrafficPlan:
-        """The plan `count` processes make under these settings and traffic quirks."""
+        """The plan `count` processes make under these settings and traffic quirks. A traffic
+        without a seed gets a fresh one here: give one to split a plan across processes."""
         return cls(
             count=count,
             flow=settings.flow,
@@ -64,74 +80,80 @@ class TrafficPlan:
             duplicates=traffic.duplicates,
             reorder=traffic.reorder,
             unknown=traffic.unknown,
-            seed=traffic.seed,
+            seed=traffic.seed if traffic.seed is not None else random.getrandbits(63),
         )
 
+    def lane(self, index: int, lanes: int) -> Iterator[tuple[int, Notification]]:
+        """The notifications of processes index, index + lanes, ... with the slot each is due
+        in, slots never decreasing. The lanes 0..lanes-1 together hold exactly lane(0, 1)."""
+        last = self.count - 1
+        held: list[tuple[int, int, Notification]] = []  # (slot, tiebreak, notification)
+        tiebreak = itertools.count()
+        shape = _Shape.of(self)
+        for p in range(index, self.count, lanes):
+            while held and held[0][0] <= p:
+                slot, _, note = heapq.heappop(held)
+                yield slot, note
+            for slot, note in self.process(p, shape):
+                if slot == p:
+                    yield slot, note
+                else:
+                    heapq.heappush(held, (min(slot, last), next(tiebreak), note))
+        while held:
+            slot, _, note = heapq.heappop(held)
+            yield slot, note
 
-def _paths(plan: TrafficPlan) -> tuple[list[tuple[int, ...]], list[float]]:
-    allowed = {int(s) for s in plan.notify} if plan.notify else {2, 3, 4, 5}
-    paths: list[tuple[int, ...]] = []
-    weights: list[float] = []
-    for path, weight in CLIENT_PATHS:
-        kept = tuple(s for s in path if s in allowed)
-        if kept:
-            paths.append(kept)
-            weights.append(weight)
-    return paths, weights
-
-
-def _results(plan: TrafficPlan) -> tuple[list[str], list[float]]:
-    allowed = set(plan.notify) if plan.notify else {r for r, _ in UNICO_RESULTS}
-    pairs = [(r, w) for r, w in UNICO_RESULTS if r in allowed]
-    return [r for r, _ in pairs], [w for _, w in pairs]
-
-
-def _generate(plan: TrafficPlan) -> Iterator[Notification]:
-    rng = random.Random(plan.seed)
-    factory = PayloadFactory(rng.getrandbits(64))
-    deferred: list[tuple[int, int, Notification]] = []  # (due position, tiebreak, notification)
-    tiebreak = itertools.count()
-    position = 0
-
-    def emit(note: Notification) -> Iterator[Notification]:
-        nonlocal position
-        yield note
-        position += 1
-        if plan.duplicates and not note.duplicate and rng.random() < plan.duplicates:
-            due = position + rng.randint(1, MAX_DEFER)
-            heapq.heappush(deferred, (due, next(tiebreak), note.again()))
-        while deferred and deferred[0][0] <= position:
-            yield from emit(heapq.heappop(deferred)[2])
-
-    # Each flow reads only its own kind of `notify` entry (status numbers, or result names).
-    paths, path_weights = _paths(plan) if plan.flow == "by-client" else ([], [])
-    results, result_weights = _results(plan) if plan.flow == "by-unico" else ([], [])
-    for _ in range(plan.count):
-        for note in _process(plan, rng, factory, paths, path_weights, results, result_weights):
-            if note.reordered:
-                # The earlier status arrives after the later one: hold it back a while.
-                due = position + rng.randint(1, MAX_DEFER)
-                heapq.heappush(deferred, (due, next(tiebreak), note))
-                continue
-            yield from emit(note)
-    while deferred:
-        yield from emit(heapq.heappop(deferred)[2])
+    def process(self, index: int, shape: _Shape | None = None) -> list[tuple[int, Notification]]:
+        """Process `index`'s notifications and their slots, from the seed and `index` alone."""
+        shape = shape or _Shape.of(self)
+        rng = random.Random(process_seed(self.seed, index))
+        out: list[tuple[int, Notification]] = []
+        for note in _notes(self, shape, rng, PayloadFactory(rng=rng)):
+            # The earlier status arrives after the later one: it is held back a while.
+            slot = index + rng.randint(1, MAX_DEFER) if note.reordered else index
+            out.append((slot, note))
+            if self.duplicates and rng.random() < self.duplicates:
+                out.append((slot + rng.randint(1, MAX_DEFER), note.again()))
+        return out
 
 
-def _process(
-    plan: TrafficPlan,
-    rng: random.Random,
-    factory: PayloadFactory,
-    paths: list[tuple[int, ...]],
-    path_weights: list[float],
-    results: list[str],
-    result_weights: list[float],
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The weighted choices a plan's processes draw from (each flow reads only its own kind of
+    `notify` entry: status numbers, or result names)."""
+
+    paths: tuple[tuple[int, ...], ...]
+    path_weights: tuple[float, ...]
+    results: tuple[str, ...]
+    result_weights: tuple[float, ...]
+
+    @classmethod
+    def of(cls, plan: TrafficPlan) -> _Shape:
+        paths: list[tuple[int, ...]] = []
+        path_weights: list[float] = []
+        if plan.flow == "by-client":
+            allowed = {int(s) for s in plan.notify} if plan.notify else {2, 3, 4, 5}
+            for path, weight in CLIENT_PATHS:
+                kept = tuple(s for s in path if s in allowed)
+                if kept:
+                    paths.append(kept)
+                    path_weights.append(weight)
+        pairs = []
+        if plan.flow == "by-unico":
+            wanted = set(plan.notify) if plan.notify else {r for r, _ in UNICO_RESULTS}
+            pairs = [(r, w) for r, w in UNICO_RESULTS if r in wanted]
+        results = tuple(r for r, _ in pairs)
+        return cls(tuple(paths), tuple(path_weights), results, tuple(w for _, w in pairs))
+
+
+def _notes(
+    plan: TrafficPlan, shape: _Shape, rng: random.Random, factory: PayloadFactory
 ) -> list[Notification]:
     """The notifications of one process, in the order the platform produced them."""
     process_id = factory.process_id()
     unknown = bool(plan.unknown) and rng.random() < plan.unknown
     if plan.flow == "by-client":
-        path = rng.choices(paths, path_weights)[0]
+        path = rng.choices(shape.paths, shape.path_weights)[0]
         if unknown:
             return [
                 notification(
@@ -141,8 +163,7 @@ def _process(
             ]
         notes = [notification(factory.by_client(process_id=process_id, status=s)) for s in path]
         if len(notes) > 1 and plan.reorder and rng.random() < plan.reorder:
-            first = notes[0]
-            notes[0] = notification(first.payload, reordered=True)
+            notes[0] = notification(notes[0].payload, reordered=True)
         return notes
     if unknown:
         payload = factory.by_unico(
@@ -152,7 +173,7 @@ def _process(
             profile=plan.profile,
         )
         return [notification(payload, unknown=True)]
-    result = rng.choices(results, result_weights)[0]
+    result = rng.choices(shape.results, shape.result_weights)[0]
     payload = factory.by_unico(
         process_id=process_id, state=STATE_FINISHED, result=result, profile=plan.profile
     )

@@ -265,7 +265,7 @@ def test_a_stop_does_not_wait_for_the_pacer(
     nothing may be sent after it."""
     url = shared_receiver()
     out_file = tmp_path / "r.json"
-    proc = spawn("run", "--url", url, "--count", "5", "--max-rate", "0.05",
+    proc = spawn("run", "--url", url, "--count", "5", "--max-rate", "0.05", "--workers", "1",
                  "--progress-every", "0.1", "--report-json", str(out_file))  # fmt: skip
     assert proc.stdout is not None
     _until(lambda: "delivered=1 " in (proc.stdout.readline() if proc.stdout else ""), "one sent")

@@ -30,6 +30,20 @@ class CheckResult:
             "duration_s": round(self.duration_s, 3),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        """`as_json` read back (a shard's verdicts, merged)."""
+        status = data.get("status")
+        return cls(
+            str(data.get("name", "")),
+            str(data.get("description", "")),
+            status if status in ("passed", "failed", "skipped") else "failed",
+            str(data.get("message", "")),
+            tuple(str(e) for e in data.get("evidence", ())),
+            float(data.get("duration_s", 0.0)),
+            str(data.get("needs", "")),
+        )
+
 
 def tally(statuses: Iterable[str]) -> str:
     """`3 passed, 1 failed, 0 skipped`: how a set of verdicts ended, as every output says it."""

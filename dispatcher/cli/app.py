@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import ConfigError
 from ..jobs.flags import secrets_given
 from ..redact import REDACTOR
+from ..shards import LateStart
 from ..signals import SIGNALS
 
 app = typer.Typer(
@@ -70,6 +71,9 @@ def _main(argv: list[str] | None) -> int:
     except ConfigError as exc:
         print(f"webhook-sim: error: {REDACTOR.scrub(str(exc))}", file=sys.stderr)
         return 2
+    except LateStart as exc:  # nothing was sent: no report to write
+        print(f"webhook-sim: {REDACTOR.scrub(str(exc))}", file=sys.stderr)
+        return 1
     except typer.TyperException as exc:
         print(f"webhook-sim: error: {REDACTOR.scrub(exc.format_message())}", file=sys.stderr)
         return exc.exit_code

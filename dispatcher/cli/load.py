@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..jobs import params
-from ..report import print_load_summary, print_verdicts
+from ..report import print_outcome
 from ..signals import SIGNALS
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, run_fast, warn, warn_insecure, watched
+from .output import Outputs, run_fast, save_reports, save_shard, warn_insecure, watched
 
 
 @command(app, params.LOAD)
@@ -15,12 +15,13 @@ def load(flags: Flags) -> int:
     """Load-test a receiver: arrivals at a rate, latency corrected for coordinated omission.
 
     Exit 0 done (and every --expect met), 1 a threshold failed (or, with no --expect, nothing
-    was delivered), 2 bad input, 130/143 interrupted.
+    was delivered), 2 bad input, 130/143 interrupted. A shard: 0 once it ran (its verdict is
+    merge's), 1 late or a worker lost.
     """
-    from ..html import render
     from ..jobs.load import LoadJob, load_one, load_workers
 
-    out = Outputs(120, report_json=flags["report_json"], report_html=flags["report_html"])
+    out = Outputs(120, report_json=flags["report_json"], report_html=flags["report_html"],
+                  shard_out=flags["shard_out"])  # fmt: skip
     job = LoadJob.from_flags(flags)
     warn_insecure(job.settings)
     out.console.print(job.describe(), markup=False)
@@ -29,14 +30,11 @@ def load(flags: Flags) -> int:
         result = run_fast(watched(engine, load_one(job, engine), out.console))
     else:
         result = load_workers(job)
-    for line in result.failed:
-        warn(f"[red]{line}[/red]; the report has the others' results")
-    print_load_summary(out.console, result.report)
-    if result.verdicts:
-        print_verdicts(out.console, result.verdicts)
-    out.save("report_json", result.report, "report")
-    if out.paths["report_html"] is not None:
-        out.save("report_html", render(result.report), "HTML report")
+    print_outcome(out.console, result.report, result.verdicts)
+    save_reports(out, result.report)
+    save_shard(out, result.shard)
+    if job.sharding.defers:
+        return SIGNALS.exit_code() or (1 if result.failed else 0)
     if not (SIGNALS.first or result.passed or result.verdicts or result.failed):
         out.console.print(
             f"[red]nothing was delivered[/red]: 0 of {result.report.notifications.scheduled} "

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from ..jobs import params
-from ..jobs.run import RunJob, run
-from ..report import junit_xml, print_verdicts, summary_table
+from ..jobs.run import RunJob, judged, run, run_workers_of
+from ..progress import Ticker
+from ..report import junit_xml, print_outcome
 from ..signals import SIGNALS
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, run_fast, warn_insecure, watched
+from .output import Outputs, run_fast, save_shard, warn_insecure, watched
 
 
 @command(app, params.RUN)
@@ -16,19 +17,29 @@ def run_(flags: Flags) -> int:
     """Notify many processes at the platform's settings: cap, retries, adaptive throttling.
 
     Exit 0 every notification delivered (with a scenario: every expectation met), 1 otherwise,
-    2 bad input, 130/143 interrupted.
+    2 bad input, 130/143 interrupted. A shard: 0 once it ran (its verdict is merge's), 1 late
+    or a worker lost.
     """
-    out = Outputs(120, report_json=flags["report_json"], junit=flags["junit"])
+    paths = {name: flags[name] for name in ("report_json", "junit", "shard_out")}
+    out = Outputs(120, **paths)
     job = RunJob.from_flags(flags)
     warn_insecure(job.settings)
-    engine = job.engine()
-    every_s = job.options.progress_every_s
-    result = run_fast(watched(engine, run(job, engine), out.console, every_s))
-    out.console.print(summary_table(result.report))
+    if job.split.workers > 1:
+        ticker = Ticker(out.console, job.options.progress_every_s)
+        outcome = run_workers_of(job, on_progress=ticker)
+        ticker.close()
+        result = run_fast(judged(job, outcome.metrics, outcome.failed))
+    else:
+        engine = job.engine()
+        every_s = job.options.progress_every_s
+        result = run_fast(watched(engine, run(job, engine), out.console, every_s))
     if job.scenario is not None:
         out.console.print(f"scenario {job.scenario.name}: {job.scenario.description}", markup=False)
-        print_verdicts(out.console, result.verdicts)
         suite = f"webhook-sim scenario {job.scenario.name}"
         out.save("junit", junit_xml(suite, result.verdicts, duration_s=result.report.duration_s))
+    print_outcome(out.console, result.report, result.verdicts)
     out.save("report_json", result.report, "report")
+    save_shard(out, result.shard)
+    if job.sharding.defers:
+        return SIGNALS.exit_code() or (1 if result.report.workers_failed else 0)
     return SIGNALS.exit_code() or (0 if result.passed else 1)

@@ -11,7 +11,7 @@ from .clocks import clock_resolution
 from .core import Engine
 from .feeds import Arrivals, LiveFeed
 from .observer import Observer, Outcome
-from .options import EngineOptions
+from .options import EngineOptions, Start
 from .recorder import Recorder
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "Observer",
     "Outcome",
     "Recorder",
+    "Start",
     "clock_resolution",
 ]

@@ -18,15 +18,23 @@ class Admission:
     """
 
     def __init__(
-        self, cap: int, *, aimd: AimdParams | None, max_rate: float | None, now: float
+        self,
+        cap: int,
+        *,
+        aimd: AimdParams | None,
+        max_rate: float | None,
+        now: float,
+        phase: float = 0.0,
     ) -> None:
         self.in_flight = 0
         self.limiter = AimdLimiter(cap, aimd, now=now)
-        self._pacer = Pacer(max_rate) if max_rate else None
+        self._pacer = Pacer(max_rate, first_at=now + phase / max_rate) if max_rate else None
         self._paused_until = -math.inf
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, now: float) -> Admission:
+    def for_settings(cls, settings: Settings, *, now: float, phase: float = 0.0) -> Admission:
+        """`phase` (0..1): this sender's place among senders that share a --max-rate evenly,
+        its first start that fraction of its own period late, so theirs interleave."""
         throttle = settings.throttle
         aimd = (
             AimdParams(
@@ -38,7 +46,9 @@ class Admission:
             if throttle.enabled
             else None
         )
-        return cls(settings.concurrency, aimd=aimd, max_rate=settings.max_rate, now=now)
+        return cls(
+            settings.concurrency, aimd=aimd, max_rate=settings.max_rate, now=now, phase=phase
+        )
 
     @property
     def limit(self) -> int:

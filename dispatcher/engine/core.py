@@ -30,12 +30,13 @@ from ..metrics import Metrics
 from ..payloads import Notification
 from ..saturation import late_threshold_s
 from ..settings import Settings
+from ..shards import LateStart, rfc3339
 from ..transport import Transport
 from .admission import Admission
 from .clocks import clock_resolution, watch_loop_lag
 from .feeds import Arrivals, LiveFeed, arrivals_for
 from .observer import Observer, Outcome, Quiet
-from .options import EngineOptions
+from .options import EngineOptions, Start
 from .pending import Pending, RetryQueue, Started
 from .recorder import Recorder
 
@@ -104,6 +105,7 @@ class Engine:
         schedule: Iterable[float] | None = None,
         duration_s: float | None = None,
         graceful_stop_s: float | None = None,
+        start: Start | None = None,
     ) -> Metrics:
         """Deliver the plan.
 
@@ -115,39 +117,74 @@ class Engine:
         by then that never started are counted as dropped). With `graceful_stop_s` too, what is
         in flight or waiting for a retry then has that long to finish (k6's gracefulStop) and
         the rest is cancelled: a run with a duration always ends.
+        `start`: the clock starts at that instant, shared with other senders, once the client
+        is ready; ready too late, the run sends nothing and raises `LateStart`.
         """
         loop = asyncio.get_running_loop()
         events = self._events
         events.t0 = loop.time()
         try:
-            async with self._transport() as transport, asyncio.TaskGroup() as tg:
+            async with self._transport() as transport:
                 # The clock starts once the client is ready (loading the CA store alone takes
                 # tens of milliseconds): the first arrivals must not be late before the start.
-                t0, perf0 = loop.time(), self.options.clock()
-                resolution = clock_resolution(loop, self.options.clock)
-                events.begin(
-                    t0,
-                    perf0,
-                    open_model=schedule is not None,
-                    late_threshold_s=late_threshold_s(resolution),
-                )
-                self._admission = Admission.for_settings(self.settings, now=t0)
-                arrivals = arrivals_for(plan, schedule, t0=t0, duration_s=duration_s, events=events)
-                deadline = math.inf  # loop time past which whatever is left is cancelled
-                if duration_s is not None and graceful_stop_s is not None:
-                    deadline = t0 + duration_s + graceful_stop_s
-                lag = tg.create_task(watch_loop_lag(self.options.clock, perf0, events.loop_lag))
-                try:
-                    await self._dispatch(arrivals, deadline, transport, tg)
-                finally:
-                    lag.cancel()
-                await self._wind_down(deadline)
+                late_s = await self._starting(start) if start is not None else 0.0
+                await self._deliver(transport, plan, schedule, duration_s, graceful_stop_s, late_s)
         finally:
             events.arrivals_ended(loop.time())
             for pending in self._retries.drain():
                 self._finish(pending, "cancelled")
             events.end(loop.time())
         return self.metrics
+
+    async def _deliver(
+        self,
+        transport: Transport,
+        plan: Iterable[Notification],
+        schedule: Iterable[float] | None,
+        duration_s: float | None,
+        graceful_stop_s: float | None,
+        late_s: float,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        events = self._events
+        async with asyncio.TaskGroup() as tg:
+            t0, perf0 = loop.time() - late_s, self.options.clock() - late_s
+            resolution = clock_resolution(loop, self.options.clock)
+            events.begin(
+                t0,
+                perf0,
+                open_model=schedule is not None,
+                late_threshold_s=late_threshold_s(resolution),
+            )
+            self._admission = Admission.for_settings(
+                self.settings, now=t0, phase=self.options.pace_phase
+            )
+            arrivals = arrivals_for(plan, schedule, t0=t0, duration_s=duration_s, events=events)
+            deadline = math.inf  # loop time past which whatever is left is cancelled
+            if duration_s is not None and graceful_stop_s is not None:
+                deadline = t0 + duration_s + graceful_stop_s
+            lag = tg.create_task(watch_loop_lag(self.options.clock, perf0, events.loop_lag))
+            try:
+                await self._dispatch(arrivals, deadline, transport, tg)
+            finally:
+                lag.cancel()
+            await self._wind_down(deadline)
+
+    async def _starting(self, start: Start) -> float:
+        """Wait for `start`; how late the clock starts (within the tolerance, the arrivals
+        due meanwhile go at once, so the shards' schedules stay one schedule)."""
+        wall = self.options.wall_clock
+        late_s = wall() - start.at_unix_s
+        if late_s > start.tolerance_s:
+            raise LateStart(
+                f"ready {late_s:.3f} s after the start instant {rfc3339(start.at_unix_s)}, "
+                f"beyond --start-tolerance {start.tolerance_s:g} s: nothing was sent (start "
+                "the shards earlier, or check that the clocks agree)"
+            )
+        loop = asyncio.get_running_loop()
+        while not self._stopping and (wait_s := start.at_unix_s - wall()) > 0:
+            await self._wait_until(loop.time() + wait_s)
+        return max(0.0, wall() - start.at_unix_s)
 
     def _transport(self) -> AbstractAsyncContextManager[Transport]:
         if self.transport is not None:

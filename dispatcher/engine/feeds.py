@@ -178,7 +178,10 @@ class Scheduled(Closed):
         return busy or self._exhausted
 
     def _dropped(self) -> int:
-        dropped = (self._next_due is not None) + sum(1 for _ in self._schedule)
+        # A lane's schedule knows how many arrivals it holds without generating them.
+        remaining = getattr(self._schedule, "remaining", None)
+        rest = remaining() if callable(remaining) else sum(1 for _ in self._schedule)
+        dropped = (self._next_due is not None) + rest
         self._next_due = None
         return dropped
 

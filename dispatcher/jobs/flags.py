@@ -24,13 +24,14 @@ def settings_flags(flags: Flags) -> dict[str, Any]:
     return picked
 
 
+PLAIN_ENV = frozenset({"WEBHOOK_SIM_SHARD"})  # read by webhook-sim, and no credential
 SECRET_FLAGS = ("--basic", "--api-key", "--client-secret", "--secret-header")
 
 
 def secrets_given(argv: list[str], env: Mapping[str, str]) -> list[str]:
     """Every credential on a command line or in the environment, parsed or not: known before
     any parsing, so that even a message about a bad value cannot show one."""
-    given = [v for k, v in env.items() if k.startswith("WEBHOOK_SIM_") and v]
+    given = [v for k, v in env.items() if k.startswith("WEBHOOK_SIM_") and v and k not in PLAIN_ENV]
     for i, arg in enumerate(argv):
         name, eq, value = arg.partition("=")
         if name in SECRET_FLAGS:

@@ -3,20 +3,21 @@ thresholds."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from ..arrivals import RateProfile, parse_duration
 from ..checks.result import CheckResult
 from ..engine import Engine, EngineOptions
 from ..errors import ConfigError
-from ..load import LoadPlan, run_share, run_workers
+from ..load import LoadPlan, run_share, run_workers, worker_options, worker_settings
 from ..metrics import Metrics
 from ..report import LoadReport, load_report
+from ..report.shard import ShardResult
 from ..scenario import Expectation, observe
 from ..settings import RunOptions, Settings, TrafficSettings, build_settings, validate_flags
 from ..signals import SIGNALS, StopSignals
 from .flags import Flags, settings_flags
+from .sharding import UNSHARDED, Sharding, http_client, senders, shard_result
 
 
 def _threshold(text: str) -> Expectation:
@@ -51,57 +52,48 @@ def _profile(flags: Flags) -> tuple[RateProfile | None, float]:
     return RateProfile.constant(per_second, seconds), seconds
 
 
-def _workers(flags: Flags, settings: Settings) -> int:
-    # By default one worker per core, but never more workers than slots to share among them.
-    given: int | None = flags.get("workers")
-    count = given if given is not None else min(os.cpu_count() or 1, settings.concurrency)
-    if not 1 <= count <= 64:
-        raise ConfigError(f"--workers = {count}: must be between 1 and 64")
-    if count > settings.concurrency:
-        raise ConfigError(
-            f"--workers = {count}: more workers than --concurrency {settings.concurrency}"
-        )
-    return count
-
-
 @dataclass(frozen=True)
 class LoadJob:
-    settings: Settings
+    settings: Settings  # the whole run's: each worker (and shard) takes its part of the cap
     plan: LoadPlan
     thresholds: tuple[Expectation, ...]
     options: EngineOptions
+    sharding: Sharding = UNSHARDED
 
     @classmethod
     def from_flags(cls, flags: Flags) -> LoadJob:
         settings = build_settings(config=flags.get("config"), flags=settings_flags(flags))
+        sharding = Sharding.from_flags(flags)
         traffic = validate_flags(
             TrafficSettings,
             {"duplicates": flags.get("duplicates"), "reorder": flags.get("reorder"),
              "unknown": flags.get("unknown_status"), "seed": flags.get("seed")},
         )  # fmt: skip
+        traffic = traffic.model_copy(update={"seed": sharding.seed(traffic.seed)})
         thresholds = tuple(_threshold(text) for text in flags.get("expect") or ())
         profile, seconds = _profile(flags)
-        workers = _workers(flags, settings)
+        workers = senders(flags, settings, sharding.shard)
         grace = validate_flags(RunOptions, {"grace_s": flags.get("grace")}).grace_s
         graceful_stop = parse_duration(flags.get("graceful_stop", "10s"), flag="--graceful-stop")
-        plan = LoadPlan(profile, seconds, traffic, workers, graceful_stop)
-        client = flags.get("http_client", "lean")
-        if client not in ("lean", "aiohttp"):
-            raise ConfigError(f"--http-client = {client!r}: allowed: lean, aiohttp")
-        options = EngineOptions(
-            grace_s=grace, seed=traffic.seed, http_client="lean" if client == "lean" else "aiohttp"
-        )
-        return cls(settings, plan, thresholds, options)
+        plan = LoadPlan(
+            profile, seconds, traffic, workers, graceful_stop, shard=sharding.shard,
+            start_at=sharding.start_at, start_tolerance_s=sharding.tolerance_s,
+        )  # fmt: skip
+        options = EngineOptions(grace_s=grace, seed=traffic.seed, http_client=http_client(flags))
+        return cls(settings, plan, thresholds, options, sharding)
 
     def describe(self) -> str:
         plan, s = self.plan, self.settings
         what = f"{plan.target_per_s:g}/s" if plan.target_per_s else "max (closed model)"
         workers = f"{plan.workers} worker{'s' if plan.workers > 1 else ''}"
-        return f"load {s.url}: {what} for {plan.duration_s:g} s, cap {s.concurrency}, {workers}"
+        shard = f", shard {plan.shard}" if plan.shard.count > 1 else ""
+        return (f"load {s.url}: {what} for {plan.run_for_s:g} s, cap {s.concurrency}, "
+                f"{workers}{shard}")  # fmt: skip
 
     def engine(self) -> Engine:
         """The engine of a one-worker load test (more workers each make their own)."""
-        return Engine(self.settings, options=self.options)
+        options = worker_options(self.options, self.plan, 0)
+        return Engine(worker_settings(self.settings, self.plan, 0), options=options)
 
 
 @dataclass(frozen=True)
@@ -111,6 +103,7 @@ class LoadResult:
     report: LoadReport
     verdicts: tuple[CheckResult, ...]  # the thresholds, judged
     failed: tuple[str, ...]  # one line per worker that died or failed
+    shard: ShardResult | None = None  # with --shard-out: what merge takes
 
     def __repr__(self) -> str:
         n = self.report.notifications
@@ -129,7 +122,7 @@ class LoadResult:
 
 async def load_one(job: LoadJob, engine: Engine) -> LoadResult:
     """A load test in this process (one worker)."""
-    metrics = await run_share(engine, job.settings, job.plan, 0)
+    metrics = await run_share(engine, engine.settings, job.plan, 0)
     return _result(job, metrics, (), SIGNALS)
 
 
@@ -143,14 +136,24 @@ def load_workers(job: LoadJob, signals: StopSignals = SIGNALS) -> LoadResult:
 def _result(
     job: LoadJob, metrics: Metrics, failed: tuple[str, ...], signals: StopSignals
 ) -> LoadResult:
-    verdicts = tuple(t.judge(observe(t.metric, metrics)) for t in job.thresholds)
+    verdicts: tuple[CheckResult, ...] = ()
+    if job.plan.shard.count == 1:  # a shard's share is not the run: merge judges the whole
+        verdicts = tuple(t.judge(observe(t.metric, metrics)) for t in job.thresholds)
     first = signals.first
+    interrupted = first.name if first else None
     report = load_report(
         metrics,
         job.settings,
         job.plan,
-        interrupted=first.name if first else None,
+        interrupted=interrupted,
         workers_failed=failed,
         thresholds=verdicts,
     )
-    return LoadResult(report, verdicts, failed)
+    shard = None
+    if job.sharding.out is not None:
+        judged = {"thresholds": [t.text for t in job.thresholds]}
+        shard = shard_result(
+            "load", job.settings, job.plan, job.sharding, metrics,
+            judged=judged, workers_failed=failed, interrupted=interrupted,
+        )  # fmt: skip
+    return LoadResult(report, verdicts, failed, shard)

@@ -99,6 +99,19 @@ SHARED = {q.name: q for q in (
     p("idle_timeout", float, help="Seconds an idle keep-alive connection is kept.",
       default=75.0),
     p("token_ttl", int, help="Lifetime of the tokens it issues, seconds.", default=3600),
+    p("workers", Int, "--workers", "-w", help="Sender processes. Default: one per core."),
+    p("http_client", str, help="lean (httptools on asyncio protocols: 2.4x the deliveries/s of "
+      "aiohttp in one worker, see docs/benchmarks.md) or aiohttp.", default="lean"),
+    p("shard", Str, help="K/N: send shard K of N of the one global plan (env "
+      "WEBHOOK_SIM_SHARD); merge the shards' --shard-out files with 'webhook-sim merge'."),
+    p("run_id", Str, help="Names the run every shard belongs to (the same on every shard). "
+      "Default with --shard: none, and it is required."),
+    p("start_at", Str, help="Start the clock at this instant: RFC 3339 UTC "
+      "(2026-11-26T16:00:00Z), unix seconds, or +30s from now."),
+    p("start_tolerance", str, help="How late after --start-at a shard may be ready and still "
+      "start; later, it sends nothing and exits 1.", default="1s"),
+    p("shard_out", Path | None, help="Write this shard's mergeable result here ('-': stdout, "
+      "and the rest of the output goes to stderr)."),
 )}
 
 TARGET = ("url", "config")
@@ -110,6 +123,7 @@ RETRY = ("max_attempts", "interval", "max_interval", "timeout")
 THROTTLE = ("concurrency", "max_rate", "adaptive", "throttle_window", "throttle_threshold",
             "throttle_decrease")
 HTTP = ("header", "secret_header", "ca_bundle", "insecure")
+SHARDING = ("shard", "run_id", "start_at", "start_tolerance", "shard_out")
 S = SHARED
 
 SEND = (*TARGET, *AUTH, *PAYLOAD,
@@ -128,7 +142,8 @@ RUN = (
     p("junit", Path | None, help="With a scenario: JUnit XML, one testcase per expectation."),
     "grace",
     p("progress_every", Float, help="Seconds between progress lines when not on a terminal. "
-      "Default: 5."))
+      "Default: 5."),
+    "workers", "http_client", *SHARDING)
 
 CHECK = (*TARGET, *AUTH, "flow",
     S["timeout"].but(help="The platform's timeout: p99 latency must stay below it. Default: 10."),
@@ -160,16 +175,25 @@ LOAD = (*TARGET, *AUTH, *PAYLOAD,
       "cap."),
     p("duration", str, "--duration", "-d", help="How long: 10, 10s, 2m, 1h.", default="10s"),
     p("ramp", Str, help="A rate profile TIME:RATE,... e.g. 0:50,30s:2000,60s:2000 (no --rate)."),
-    p("workers", Int, "--workers", "-w", help="Sender processes. Default: one per core."),
-    "concurrency", "adaptive", *TRAFFIC, *RETRY, "seed", *HTTP, "report_json",
+    "workers", "concurrency", "adaptive", *TRAFFIC, *RETRY, "seed", *HTTP, "report_json",
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE, e.g. 'response_p99_ms<300' "
       "(repeatable): any unmet threshold exits 1."),
     "grace",
     p("graceful_stop", str, help="After --duration, how long in-flight attempts and retries "
       "may go on before they are cancelled (as k6's gracefulStop).", default="10s"),
-    p("http_client", str, help="lean (httptools on asyncio protocols: 2.4x the deliveries/s of "
-      "aiohttp in one worker, see docs/benchmarks.md) or aiohttp.", default="lean"))
+    "http_client", *SHARDING)
+
+MERGE = (
+    Param("shards", list[Path], (), "Shard results written by run/load --shard-out.", ...),
+    p("expect_shards", Int, help="How many shards the run was split into: refuse to merge "
+      "fewer. Default: the N the shards say (K/N)."),
+    p("allow_partial", bool, help="Merge the shards there are, even with some missing (the "
+      "report lists them; the exit code is 1).", default=False),
+    S["report_json"].but(help="Write the merged JSON report to this file."),
+    p("report_html", Path | None, help="Write a self-contained HTML report (load shards)."),
+    p("expect", list[str] | None, help="Threshold METRIC OP VALUE (repeatable). Default: the "
+      "thresholds (load) or the scenario (run) the shards were given."))
 
 REPORT = (
     Param("source", Path, (), "A JSON report saved by load --report-json.", ...),

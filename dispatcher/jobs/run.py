@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..checks.result import CheckResult
 from ..engine import Engine, EngineOptions
 from ..errors import ConfigError
+from ..load import LoadPlan, WorkersOutcome, run_share, run_workers, worker_options, worker_settings
+from ..metrics import Metrics
 from ..report import RunReport, run_report, scenario_section
+from ..report.shard import ShardResult
 from ..scenario import Scenario, judge, load_scenario
 from ..settings import RunOptions, Settings, TrafficSettings, build_settings, validate_flags
-from ..signals import SIGNALS
-from ..traffic import TrafficPlan
+from ..signals import SIGNALS, StopSignals
+from ..transport import HttpClient
 from .flags import Flags, settings_flags
+from .sharding import UNSHARDED, Sharding, http_client, senders, shard_result
 
 _TRAFFIC_FLAGS = {"count": "count", "duplicates": "duplicates", "reorder": "reorder",
                   "unknown_status": "unknown", "seed": "seed"}  # fmt: skip
@@ -21,11 +27,14 @@ _TRAFFIC_FLAGS = {"count": "count", "duplicates": "duplicates", "reorder": "reor
 
 @dataclass(frozen=True)
 class RunJob:
-    settings: Settings
+    settings: Settings  # the whole run's: each worker (and shard) takes its part of the cap
     traffic: TrafficSettings
     options: RunOptions
     scenario: Scenario | None = None
     scenario_file: Path | None = None
+    plan: LoadPlan | None = None  # how the count splits over workers and shards
+    sharding: Sharding = UNSHARDED
+    http_client: HttpClient = "lean"
 
     @classmethod
     def from_flags(cls, flags: Flags) -> RunJob:
@@ -40,21 +49,39 @@ class RunJob:
             scenario=(str(path), scenario.settings_layer()) if scenario else None,
             flags=settings_flags(flags),
         )
+        sharding = Sharding.from_flags(flags)
         # The scenario's traffic, overridden by any traffic flag given.
         given = {key: flags.get(name) for name, key in _TRAFFIC_FLAGS.items()}
         base = scenario.traffic.model_dump(include=set(given)) if scenario else {}
         traffic = validate_flags(
             TrafficSettings, {**base, **{k: v for k, v in given.items() if v is not None}}
         )
+        traffic = traffic.model_copy(update={"seed": sharding.seed(traffic.seed)})
         options = validate_flags(
             RunOptions,
             {"grace_s": flags.get("grace"), "progress_every_s": flags.get("progress_every")},
         )
-        return cls(settings, traffic, options, scenario, path)
+        plan = LoadPlan(
+            None, None, traffic, senders(flags, settings, sharding.shard), None,
+            count=traffic.count, shard=sharding.shard, start_at=sharding.start_at,
+            start_tolerance_s=sharding.tolerance_s,
+        )  # fmt: skip
+        return cls(settings, traffic, options, scenario, path, plan, sharding, http_client(flags))
+
+    @property
+    def split(self) -> LoadPlan:
+        """How the count splits: as planned, or (a job built in code) all in one worker."""
+        return self.plan or LoadPlan(None, None, self.traffic, 1, None, count=self.traffic.count)
+
+    def engine_options(self) -> EngineOptions:
+        return EngineOptions(
+            grace_s=self.options.grace_s, seed=self.traffic.seed, http_client=self.http_client
+        )
 
     def engine(self) -> Engine:
-        options = EngineOptions(grace_s=self.options.grace_s, seed=self.traffic.seed)
-        return Engine(self.settings, options=options)
+        """The engine of a one-worker run (more workers each make their own)."""
+        options = worker_options(self.engine_options(), self.split, 0)
+        return Engine(worker_settings(self.settings, self.split, 0), options=options)
 
 
 @dataclass(frozen=True)
@@ -63,6 +90,7 @@ class RunResult:
 
     report: RunReport
     verdicts: tuple[CheckResult, ...]  # the scenario's expectations, judged
+    shard: ShardResult | None = None  # with --shard-out: what merge takes
 
     def __repr__(self) -> str:
         n = self.report.notifications
@@ -71,7 +99,10 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        """Every expectation met; without a scenario, every notification delivered."""
+        """Every expectation met; without a scenario, every notification delivered. A lost
+        worker fails."""
+        if self.report.workers_failed:
+            return False
         if self.report.scenario is not None:
             return self.report.scenario.passed
         n = self.report.notifications
@@ -82,20 +113,51 @@ async def run(job: RunJob, engine: Engine | None = None) -> RunResult:
     """Deliver the job's traffic through `engine` (default: `job.engine()`), then judge the
     scenario's expectations on what was measured."""
     engine = engine or job.engine()
-    metrics = await engine.run(TrafficPlan.of(job.settings, job.traffic, job.traffic.count))
+    metrics = await run_share(engine, engine.settings, job.split, 0)
+    return await judged(job, metrics, ())
+
+
+def run_workers_of(
+    job: RunJob,
+    signals: StopSignals = SIGNALS,
+    on_progress: Callable[[Metrics], None] | None = None,
+) -> WorkersOutcome:
+    """The run on `job.plan.workers` processes; blocks until they are done."""
+    return run_workers(job.settings, job.split, job.engine_options(), signals, on_progress)
+
+
+async def judged(job: RunJob, metrics: Metrics, failed: tuple[str, ...]) -> RunResult:
+    """The scenario's expectations judged on what was measured, and the report."""
     verdicts: list[CheckResult] = []
     if job.scenario is not None:
         verdicts = await judge(job.scenario, metrics, job.settings)
     first = SIGNALS.first
+    interrupted = first.name if first else None
+    scenario = None
+    if job.scenario is not None:
+        scenario = scenario_section(job.scenario.name, str(job.scenario_file), verdicts)
     report = run_report(
-        metrics,
-        job.settings,
-        traffic=job.traffic,
-        interrupted=first.name if first else None,
-        scenario=(
-            scenario_section(job.scenario.name, str(job.scenario_file), verdicts)
-            if job.scenario is not None
-            else None
-        ),
-    )
-    return RunResult(report, tuple(verdicts))
+        metrics, job.settings, traffic=job.traffic, interrupted=interrupted, scenario=scenario,
+        workers=job.split.workers, workers_failed=failed,
+    )  # fmt: skip
+    shard = None
+    if job.sharding.out is not None:
+        shard = shard_result(
+            "run", job.settings, job.split, job.sharding, metrics,
+            judged={"scenario": _scenario_context(job, verdicts)},
+            workers_failed=failed, interrupted=interrupted,
+        )  # fmt: skip
+    return RunResult(report, tuple(verdicts), shard)
+
+
+def _scenario_context(job: RunJob, verdicts: list[CheckResult]) -> dict[str, Any] | None:
+    """What merge re-judges the whole by: the expectations, and this shard's verdicts (probes
+    such as bad_credentials_rejected are judged where they ran)."""
+    if job.scenario is None:
+        return None
+    return {
+        "name": job.scenario.name,
+        "file": str(job.scenario_file),
+        "expectations": [e.text for e in job.scenario.expectations],
+        "verdicts": [v.as_json() for v in verdicts],
+    }

@@ -5,7 +5,7 @@ a machine (`files`: JSON), CI (`junit`) and a browser (`dispatcher.html`), read 
 from __future__ import annotations
 
 from .build import check_report, load_report, platform_report, run_report, scenario_section
-from .console import print_load_summary, print_verdicts, summary_table
+from .console import print_load_summary, print_outcome, print_verdicts, summary_table
 from .files import writable, write_json, write_text
 from .junit import junit_xml
 from .model import SCHEMA_VERSION, AnyReport, CheckReport, LoadReport, PlatformReport, RunReport
@@ -27,6 +27,7 @@ __all__ = [
     "load_report",
     "platform_report",
     "print_load_summary",
+    "print_outcome",
     "print_verdicts",
     "read_load_report",
     "read_report",

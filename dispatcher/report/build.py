@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..checks.result import CheckResult
 from ..metrics import Metrics, summarize_ms
@@ -36,11 +36,21 @@ if TYPE_CHECKING:
     from ..load import LoadPlan
 
 
+class Described(Protocol):
+    """What a report says about the settings: `Settings` itself, or, when merging shards, the
+    settings a shard recorded (every secret already ***)."""
+
+    @property
+    def flow(self) -> str: ...
+
+    def redacted(self) -> dict[str, Any]: ...
+
+
 def verdict(result: CheckResult) -> Verdict:
     return Verdict.model_validate(result.as_json())
 
 
-def _delivery(m: Metrics, settings: Settings, interrupted: str | None) -> dict[str, Any]:
+def _delivery(m: Metrics, settings: Described, interrupted: str | None) -> dict[str, Any]:
     """The fields every delivery report shares; every secret in the settings is `***`."""
     return {
         "notifications": Notifications(
@@ -83,23 +93,27 @@ def _summary4(m: Metrics) -> Summary4:
     return Summary4(p50=latency["p50"], p90=latency["p90"], p99=latency["p99"], max=latency["max"])
 
 
-def _traffic(traffic: TrafficSettings, settings: Settings) -> Traffic:
+def _traffic(traffic: TrafficSettings, settings: Described) -> Traffic:
     return Traffic(**traffic.model_dump(), flow=settings.flow)
 
 
 def run_report(
     m: Metrics,
-    settings: Settings,
+    settings: Described,
     *,
     traffic: TrafficSettings | None = None,
     interrupted: str | None = None,
     scenario: Scenario | None = None,
+    workers: int = 1,
+    workers_failed: Sequence[str] = (),
 ) -> RunReport:
     return RunReport(
         **_delivery(m, settings, interrupted),
         latency_ms=_summary4(m),
         traffic=_traffic(traffic, settings) if traffic is not None else None,
         scenario=scenario,
+        workers=workers,
+        workers_failed=list(workers_failed) or None,
     )
 
 
@@ -137,7 +151,7 @@ def check_report(
 
 def load_report(
     m: Metrics,
-    settings: Settings,
+    settings: Described,
     plan: LoadPlan,
     *,
     interrupted: str | None,
@@ -153,7 +167,7 @@ def load_report(
         min_limit=m.min_limit,
         queued=m.queued,
     )
-    elapsed = plan.duration_s if plan.profile is None else plan.profile.duration_s
+    elapsed = plan.run_for_s or 0.0
     # Rates divide by the time measured, not the time asked for: a run stopped early, or one
     # whose retries went on after the duration, says what really happened.
     window = m.arrival_window_s
@@ -173,7 +187,7 @@ def load_report(
             dropped=m.dropped,
             late_starts=m.late_starts,
             arrival_window_s=round(window, 3),
-            graceful_stop_s=plan.graceful_stop_s,
+            graceful_stop_s=plan.graceful_stop_s or 0.0,
             profile=[list(p) for p in plan.profile.points] if plan.profile else None,
             duration_s=elapsed,
         ),

@@ -103,3 +103,23 @@ def print_verdicts(console: Console, results: Sequence[Case]) -> None:
             for line in r.evidence:
                 console.print(f"     · {line}", markup=False)
     console.print(tally(r.status for r in results))
+
+
+def print_outcome(
+    console: Console, report: RunReport | LoadReport, verdicts: Sequence[Case] = ()
+) -> None:
+    """The end of a run, a load test or a merge: the summary, lost workers, shards, verdicts."""
+    if isinstance(report, LoadReport):
+        print_load_summary(console, report)
+    else:
+        console.print(summary_table(report))
+    for line in report.workers_failed or ():  # on stderr, where failures go
+        Console(stderr=True).print(f"[red]{line}[/red]; the report has the others' results")
+    if (shards := report.shards) is not None:
+        missing = ", ".join(str(i) for i in shards.missing)
+        console.print(
+            f"run {shards.run_id}: {len(shards.merged)} of {shards.count} shards merged"
+            + (f"; [red]missing {missing}[/red]" if missing else ""), markup=bool(missing),
+        )  # fmt: skip
+    if verdicts:
+        print_verdicts(console, verdicts)

@@ -122,11 +122,25 @@ class _Delivery(_Model):
     interrupted: str | None = Field(description="the signal that stopped the run, if any")
 
 
+class Shards(_Model):
+    """A report merged from shards (`webhook-sim merge`): which were merged, which missing."""
+
+    run_id: str
+    count: int = Field(description="N: how many shards the run was split into")
+    merged: list[int] = Field(description="the shard indices whose results are in this report")
+    missing: list[int] = Field(description="indices not merged (only with --allow-partial)")
+    start_at: str | None = Field(description="the instant every shard started, RFC 3339 UTC")
+    fingerprint: str = Field(description="digest of the settings every shard agreed on")
+
+
 class RunReport(_Delivery):
     kind: Literal["run"] = "run"
     latency_ms: Summary4 = Field(description="service time: request sent to answer read")
     traffic: Traffic | None = None
     scenario: Scenario | None = None
+    workers: int = 1
+    workers_failed: list[str] | None = None
+    shards: Shards | None = None
 
 
 class Rate(_Model):
@@ -187,6 +201,7 @@ class LoadReport(_Delivery):
     timeline: list[Second] = Field(description="one entry per second of the run")
     workers_failed: list[str] | None = None
     thresholds: list[Verdict] | None = None
+    shards: Shards | None = None
 
 
 class PlatformSummary(_Model):
@@ -228,7 +243,7 @@ Report = Annotated[
 AnyReport = RunReport | LoadReport | PlatformReport | CheckReport
 # Sections written only when they apply (a scenario, failed workers, thresholds): absent, not
 # null, as they were before the model existed.
-OPTIONAL_SECTIONS = ("scenario", "workers_failed", "thresholds", "traffic")
+OPTIONAL_SECTIONS = ("scenario", "workers_failed", "thresholds", "traffic", "shards")
 
 
 def as_json(report: AnyReport) -> dict[str, Any]:

@@ -1,0 +1,30 @@
+"""`webhook-sim merge`: the shards of one run as one report, judged once."""
+
+from __future__ import annotations
+
+from ..jobs import params
+from ..report import print_outcome
+from .app import app
+from .declare import Flags, command
+from .output import Outputs, save_reports
+
+
+@command(app, params.MERGE)
+def merge(flags: Flags) -> int:
+    """Merge the shards of one run (their --shard-out files) into one report, judged once.
+
+    Exit 0 every threshold met, 1 one failed (or a shard or worker lost), 2 a shard missing,
+    given twice or from another run, or bad input.
+    """
+    from ..jobs.merge import merge_files
+
+    out = Outputs(120, report_json=flags["report_json"], report_html=flags["report_html"])
+    outcome = merge_files(
+        flags["shards"],
+        expect_shards=flags["expect_shards"],
+        allow_partial=flags["allow_partial"],
+        thresholds=flags["expect"] or (),
+    )
+    print_outcome(out.console, outcome.report, outcome.verdicts)
+    save_reports(out, outcome.report)
+    return 0 if outcome.passed else 1
