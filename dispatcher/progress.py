@@ -107,7 +107,10 @@ class Ticker:
             self._live.start()
         self._live.update(_table(figures), refresh=True)
 
-    def close(self) -> None:
+    def __enter__(self) -> Ticker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             self._live.stop()
 

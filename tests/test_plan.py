@@ -323,7 +323,10 @@ def test_the_command_line_takes_the_command_after_double_dash(
         (["--", "load", f"--url=https://u:{PASSWORD}@h/"], "--url: credentials in a URL"),
         (["--", "load", "--token-url", f"https://u:{PASSWORD}@h/"], "--token-url: credentials"),
         (["--start-in", "1s", "--start-at", START, "--", *LOAD], "do not go together"),
-        (["--start-at", "tomorrow", "--", *LOAD], "--start-at = 'tomorrow': an RFC 3339"),
+        (
+            ["--start-at", "tomorrow", "--", *LOAD],
+            "--start-at = 'tomorrow': not an instant (RFC 3339",
+        ),
         (["--start-at", "2020-01-01T00:00:00Z", "--", *LOAD], "in the past"),
         (["--start-in", "0s", "--", *LOAD], "--start-in = '0s': must be more than 0"),
         (["--start-in", "soon", "--", *LOAD], "--start-in = 'soon': not a duration"),

@@ -25,9 +25,8 @@ def run_(flags: Flags) -> int:
     job = RunJob.from_flags(flags)
     warn_insecure(job.settings)
     if job.split.workers > 1:
-        ticker = Ticker(out.console, job.options.progress_every_s)
-        outcome = run_workers_of(job, on_progress=ticker)
-        ticker.close()
+        with Ticker(out.console, job.options.progress_every_s) as ticker:
+            outcome = run_workers_of(job, on_progress=ticker)
         result = run_fast(judged(job, outcome.metrics, outcome.failed))
     else:
         engine = job.engine()

@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..quoting import shown
 from ..settings.sources import ENV_SECRETS
 from ..settings.urls import redact_url
+from ..shards import parse_start_at
 from .flags import Flags
 from .params import Param, Str, p
 
@@ -156,28 +157,12 @@ def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _instant(text: str) -> datetime | None:
-    if _UNIX.fullmatch(text):
-        return datetime.fromtimestamp(float(text), UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None and "T" in text.upper() else None
-
-
 def start_instant(start_in: str | None, start_at: str | None, now: datetime) -> Start:
     """The instant the shards start: `now` plus a delay, in whole seconds, or one given."""
     if start_in is not None and start_at is not None:
         raise ConfigError("--start-in and --start-at do not go together: give one")
     if start_at is not None and not start_at.startswith("+"):
-        moment = _instant(start_at)
-        if moment is None:
-            raise ConfigError(
-                f"--start-at = {shown(start_at)}: an RFC 3339 instant with a zone "
-                "(2026-11-26T16:00:00Z), unix seconds, or +30s"
-            )
-        if moment <= now:
+        if parse_start_at(start_at, now=now.timestamp()) <= now.timestamp():
             raise ConfigError(f"--start-at = {shown(start_at)}: in the past (now: {_utc(now)})")
         return Start(start_at, None)
     text, flag = (start_at[1:], "--start-at") if start_at else (start_in, "--start-in")
