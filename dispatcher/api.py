@@ -87,7 +87,13 @@ class _Traffic(TypedDict, total=False):
     unknown_status: float | None
 
 
-class SendOptions(_Target, _Retry, total=False):
+class _Overrides(TypedDict, total=False):
+    set: list[str] | None
+    unset: list[str] | None
+    bodies: Path | None
+
+
+class SendOptions(_Target, _Retry, _Overrides, total=False):
     payload_profile: str | None
     status: int
     state: str
@@ -96,7 +102,8 @@ class SendOptions(_Target, _Retry, total=False):
     process_id: str | None
 
 
-class RunOptions(_Target, _Retry, _Traffic, total=False):
+class RunOptions(_Target, _Retry, _Traffic, _Overrides, total=False):
+    process_ids: Path | None
     scenario: Path | None
     count: int | None
     concurrency: int | None
@@ -125,7 +132,8 @@ class CheckOptions(_Target, total=False):
     fallback_window: float
 
 
-class LoadOptions(_Target, _Retry, _Traffic, total=False):
+class LoadOptions(_Target, _Retry, _Traffic, _Overrides, total=False):
+    process_ids: Path | None
     duration: str
     ramp: str | None
     workers: int | None

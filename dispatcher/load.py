@@ -25,6 +25,7 @@ from .arrivals import RateProfile
 from .engine import Engine, EngineOptions, Start
 from .lanes import Lane
 from .metrics import Metrics, merge, to_wire
+from .overrides import NO_PAYLOAD, PayloadControl
 from .payloads import Notification
 from .report import load_report as load_report  # the builder lives with the other reports
 from .settings import Settings, TrafficSettings
@@ -50,6 +51,7 @@ class LoadPlan:
     shard: Shard = WHOLE
     start_at: float | None = None  # unix seconds every shard starts its clock at
     start_tolerance_s: float = 1.0  # how late a shard may be ready and still start
+    payload: PayloadControl = NO_PAYLOAD  # --set, --unset, --process-ids, --bodies
 
     @property
     def target_per_s(self) -> float | None:
@@ -92,7 +94,7 @@ def worker_streams(
 ) -> tuple[Iterator[Notification], Iterator[float] | None]:
     """Worker `index`'s notifications and, in the open model, when each is due: it generates
     only its own processes."""
-    traffic = TrafficPlan.of(settings, plan.traffic, plan.processes)
+    traffic = TrafficPlan.of(settings, plan.traffic, plan.processes, plan.payload)
     first, step = plan.lane(index)
     lane = Lane(traffic, first, step, plan.profile)
     return lane.notes(), lane.offsets() if plan.profile is not None else None

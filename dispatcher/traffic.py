@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .contract import STATE_FINISHED, Flow, PayloadProfile
+from .overrides import NO_PAYLOAD, Edit, PayloadControl
 from .payloads import Notification, PayloadFactory, notification
 from .settings import Settings, TrafficSettings
 
@@ -64,14 +66,24 @@ class TrafficPlan:
     reorder: float = 0.0
     unknown: float = 0.0
     seed: int = 0
+    edit: Edit | None = None  # --set / --unset, applied to every body as generated
+    process_ids: tuple[str, ...] = ()  # the user's: process i takes the (i mod n)th
+    bodies: tuple[bytes, ...] = ()  # the user's, sent as they are: process i sends the (i mod n)th
 
     def __iter__(self) -> Iterator[Notification]:
         return (note for _, note in self.lane(0, 1))
 
     @classmethod
-    def of(cls, settings: Settings, traffic: TrafficSettings, count: int) -> TrafficPlan:
-        """The plan `count` processes make under these settings and traffic quirks. A traffic
-        without a seed gets a fresh one here: give one to split a plan across processes."""
+    def of(
+        cls,
+        settings: Settings,
+        traffic: TrafficSettings,
+        count: int,
+        payload: PayloadControl = NO_PAYLOAD,
+    ) -> TrafficPlan:
+        """The plan `count` processes make under these settings, traffic quirks and the user's
+        payload control. A traffic without a seed gets a fresh one here: give one to split a
+        plan across processes."""
         return cls(
             count=count,
             flow=settings.flow,
@@ -81,6 +93,9 @@ class TrafficPlan:
             reorder=traffic.reorder,
             unknown=traffic.unknown,
             seed=traffic.seed if traffic.seed is not None else random.getrandbits(63),
+            edit=payload.edit,
+            process_ids=payload.process_ids,
+            bodies=payload.bodies,
         )
 
     def lane(self, index: int, lanes: int) -> Iterator[tuple[int, Notification]]:
@@ -108,13 +123,41 @@ class TrafficPlan:
         shape = shape or _Shape.of(self)
         rng = random.Random(process_seed(self.seed, index))
         out: list[tuple[int, Notification]] = []
-        for note in _notes(self, shape, rng, PayloadFactory(rng=rng)):
+        for note in self._own(index, shape, rng):
             # The earlier status arrives after the later one: it is held back a while.
             slot = index + rng.randint(1, MAX_DEFER) if note.reordered else index
             out.append((slot, note))
             if self.duplicates and rng.random() < self.duplicates:
                 out.append((slot + rng.randint(1, MAX_DEFER), note.again()))
         return out
+
+    def _own(self, index: int, shape: _Shape, rng: random.Random) -> list[Notification]:
+        """Process `index`'s notifications as the platform produced them, with the user's
+        body, id or changes."""
+        if self.bodies:
+            return [given_body(self.bodies[index % len(self.bodies)])]
+        notes = _notes(self, shape, rng, PayloadFactory(rng=rng))
+        if not (self.process_ids or self.edit):
+            return notes
+        mine = self.process_ids[index % len(self.process_ids)] if self.process_ids else None
+        return [_changed(note, mine, self.edit) for note in notes]
+
+
+def given_body(body: bytes) -> Notification:
+    """A body the user gave (`--bodies`), sent byte for byte."""
+    note = notification(json.loads(body))
+    return Notification(note.process_id, note.key, note.payload, body)
+
+
+def _changed(note: Notification, process_id: str | None, edit: Edit | None) -> Notification:
+    payload = dict(note.payload)
+    if process_id is not None:
+        payload["processId" if "processId" in payload else "id"] = process_id
+    if edit is not None:
+        payload = edit.apply(payload)
+    return notification(
+        payload, duplicate=note.duplicate, reordered=note.reordered, unknown=note.unknown
+    )
 
 
 @dataclass(frozen=True, slots=True)

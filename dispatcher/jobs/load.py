@@ -17,6 +17,7 @@ from ..scenario import Expectation, observe
 from ..settings import RunOptions, Settings, TrafficSettings, build_settings, validate_flags
 from ..signals import SIGNALS, StopSignals
 from .flags import Flags, settings_flags
+from .payload import payload_control
 from .sharding import UNSHARDED, Sharding, http_client, senders, shard_result
 
 
@@ -78,6 +79,7 @@ class LoadJob:
         plan = LoadPlan(
             profile, seconds, traffic, workers, graceful_stop, shard=sharding.shard,
             start_at=sharding.start_at, start_tolerance_s=sharding.tolerance_s,
+            payload=payload_control(flags, settings.flow),
         )  # fmt: skip
         options = EngineOptions(grace_s=grace, seed=traffic.seed, http_client=http_client(flags))
         return cls(settings, plan, thresholds, options, sharding)

@@ -63,6 +63,9 @@ SHARED = {q.name: q for q in (
     p("ca_bundle", Path | None, help="PEM file of CAs to trust (a private CA)."),
     p("insecure", bool, help="Do not verify TLS certificates (prints a warning).",
       default=False),
+    p("source_address", list[str] | None, help="Local IP (v4 or v6) to send from "
+      "(repeatable): new connections take them in turn, each the next of the receiver's "
+      "address family. Default: the OS's choice."),
     p("flow", Str, help="by-unico | by-client. Default: by-unico."),
     p("payload_profile", Str, help="by-Unico payload: minimal (processId, state, flow) or "
       "current (with result). Default: current."),
@@ -112,12 +115,27 @@ SHARED = {q.name: q for q in (
       "start; later, it sends nothing and exits 1.", default="1s"),
     p("shard_out", Path | None, help="Write this shard's mergeable result here ('-': stdout, "
       "and the rest of the output goes to stderr)."),
+    p("set", list[str] | None, help="FIELD=VALUE: set a field in every body (repeatable): "
+      "VALUE as JSON when it parses (status=7, result='\"expired\"'), else as text; a dotted "
+      "FIELD (extra.trace=1) adds or replaces a nested one."),
+    p("unset", list[str] | None, help="FIELD: remove a field from every body (repeatable)."),
+    p("process_ids", Path | None, help="Processes take these ids in order, one per line ('-': "
+      "stdin), cycling when there are fewer ids than processes."),
+    p("bodies", Path | None, help="Send these bodies as they are, one JSON object per line, "
+      "one process each, in order."),
+    p("ray", bool, help="Run the shards on a Ray cluster, one per node where it can, start "
+      "them together and merge their results (pip install 'webhook-sim[ray]').",
+      default=False),
+    p("shards", Int, help="With --ray: how many shards. Default: one per node."),
+    p("ray_address", Str, help="With --ray: the cluster (env RAY_ADDRESS). Default: a local "
+      "Ray started for the run."),
 )}
 
 TARGET = ("url", "config")
 AUTH = ("auth", "basic", "api_key", "token_url", "client_id", "client_secret", "scope",
         "client_auth")
 PAYLOAD = ("flow", "payload_profile")
+OVERRIDES = ("set", "unset", "process_ids", "bodies")
 TRAFFIC = ("statuses", "duplicates", "reorder", "unknown_status")
 RETRY = ("max_attempts", "interval", "max_interval", "timeout")
 THROTTLE = ("concurrency", "max_rate", "adaptive", "throttle_window", "throttle_threshold",
@@ -133,12 +151,15 @@ SEND = (*TARGET, *AUTH, *PAYLOAD,
     p("result", str, help="by-Unico result: ok | expired | invalid_identity.", default="ok"),
     p("process_flow", Str, help="by-Unico journey (flow field). Default: random."),
     p("process_id", Str, help="Process UUID. Default: random."),
-    *RETRY, "seed", *HTTP)
+    "set", "unset",
+    S["bodies"].but(help="Send this body as it is: a file of one JSON object (one line)."),
+    *RETRY, "seed", *HTTP, "source_address")
 
 RUN = (
     Param("scenario", Path | None, (), "A scenario file (scenarios/*.yaml); flags override its "
           "settings.", None),
-    *TARGET, *AUTH, *PAYLOAD, "count", *TRAFFIC, *THROTTLE, *RETRY, "seed", *HTTP, "report_json",
+    *TARGET, *AUTH, *PAYLOAD, "count", *TRAFFIC, *OVERRIDES, *THROTTLE, *RETRY, "seed", *HTTP,
+    "source_address", "report_json",
     p("junit", Path | None, help="With a scenario: JUnit XML, one testcase per expectation."),
     "grace",
     p("progress_every", Float, help="Seconds between progress lines when not on a terminal. "
@@ -147,7 +168,7 @@ RUN = (
 
 CHECK = (*TARGET, *AUTH, "flow",
     S["timeout"].but(help="The platform's timeout: p99 latency must stay below it. Default: 10."),
-    *HTTP, "seed",
+    *HTTP, "source_address", "seed",
     p("junit", Path | None, help="Write a JUnit XML report to this file."),
     "report_json",
     p("list_checks", bool, "--list", help="List the checks, one line each, and exit.",
@@ -168,14 +189,17 @@ CHECK = (*TARGET, *AUTH, "flow",
       "(POSTed --fallback-count times)."),
     p("fallback_count", int, help="Verifications to start during the outage.", default=3),
     p("fallback_window", float, help="Seconds the outage lasts at most while processes "
-      "finish.", default=10.0))
+      "finish.", default=10.0),
+    p("denied_source", Str, help="A local IP the receiver must refuse notifications from "
+      "(not 2xx, or no connection): enables denied-source."))
 
 LOAD = (*TARGET, *AUTH, *PAYLOAD,
     p("rate", Str, help="Arrivals per second (open model), or 'max' for a closed model at the "
       "cap."),
     p("duration", str, "--duration", "-d", help="How long: 10, 10s, 2m, 1h.", default="10s"),
     p("ramp", Str, help="A rate profile TIME:RATE,... e.g. 0:50,30s:2000,60s:2000 (no --rate)."),
-    "workers", "concurrency", "adaptive", *TRAFFIC, *RETRY, "seed", *HTTP, "report_json",
+    "workers", "concurrency", "adaptive", *TRAFFIC, *OVERRIDES, *RETRY, "seed", *HTTP,
+    "source_address", "report_json",
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE, e.g. 'response_p99_ms<300' "
       "(repeatable): any unmet threshold exits 1."),

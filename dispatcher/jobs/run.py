@@ -19,6 +19,7 @@ from ..settings import RunOptions, Settings, TrafficSettings, build_settings, va
 from ..signals import SIGNALS, StopSignals
 from ..transport import HttpClient
 from .flags import Flags, settings_flags
+from .payload import payload_control
 from .sharding import UNSHARDED, Sharding, http_client, senders, shard_result
 
 _TRAFFIC_FLAGS = {"count": "count", "duplicates": "duplicates", "reorder": "reorder",
@@ -56,6 +57,11 @@ class RunJob:
         traffic = validate_flags(
             TrafficSettings, {**base, **{k: v for k, v in given.items() if v is not None}}
         )
+        payload = payload_control(flags, settings.flow)
+        if payload.bodies:  # one process per body
+            if flags.get("count") is not None:
+                raise ConfigError("--count and --bodies do not go together: one process per body")
+            traffic = traffic.model_copy(update={"count": len(payload.bodies)})
         traffic = traffic.model_copy(update={"seed": sharding.seed(traffic.seed)})
         options = validate_flags(
             RunOptions,
@@ -64,7 +70,7 @@ class RunJob:
         plan = LoadPlan(
             None, None, traffic, senders(flags, settings, sharding.shard), None,
             count=traffic.count, shard=sharding.shard, start_at=sharding.start_at,
-            start_tolerance_s=sharding.tolerance_s,
+            start_tolerance_s=sharding.tolerance_s, payload=payload,
         )  # fmt: skip
         return cls(settings, traffic, options, scenario, path, plan, sharding, http_client(flags))
 

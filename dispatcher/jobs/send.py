@@ -11,7 +11,9 @@ from ..engine import Engine, EngineOptions, Observer, Outcome
 from ..errors import ConfigError
 from ..payloads import PayloadFactory, notification
 from ..settings import SendOptions, Settings, build_settings, validate_flags
+from ..traffic import given_body
 from .flags import Flags, settings_flags
+from .payload import payload_control
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class SendJob:
     settings: Settings
     payload: dict[str, Any]
     seed: int | None = None
+    body: bytes | None = None  # --bodies: sent byte for byte
 
     @classmethod
     def from_flags(cls, flags: Flags) -> SendJob:
@@ -41,6 +44,15 @@ class SendJob:
                 flow=flags.get("process_flow"),
                 profile=settings.payload_profile,
             )
+        control = payload_control(flags, settings.flow)
+        if control.bodies:
+            if len(control.bodies) > 1:
+                raise ConfigError(f"--bodies = {flags['bodies']}: {len(control.bodies)} bodies; "
+                                  "send sends one (run --bodies sends them all)")  # fmt: skip
+            return cls(settings, given_body(control.bodies[0]).payload, flags.get("seed"),
+                       control.bodies[0])  # fmt: skip
+        if control.edit is not None:
+            payload = control.edit.apply(payload)
         return cls(settings, payload, flags.get("seed"))
 
     def engine(self, observer: Observer | None = None) -> Engine:
@@ -61,6 +73,7 @@ class SendResult:
 
 async def send(job: SendJob, engine: Engine | None = None) -> SendResult:
     engine = engine or job.engine()
-    m = await engine.run([notification(job.payload)])
+    note = given_body(job.body) if job.body is not None else notification(job.payload)
+    m = await engine.run([note])
     outcome: Outcome = "delivered" if m.delivered else "exhausted" if m.exhausted else "cancelled"
     return SendResult(outcome, m.attempts_total)

@@ -111,6 +111,7 @@ def plan_context(plan: LoadPlan) -> dict[str, Any]:
         "traffic": plan.traffic.model_dump(mode="json"),
         "graceful_stop_s": plan.graceful_stop_s,
         "count": plan.count,
+        "payload": plan.payload.described(),
     }
 
 
