@@ -69,6 +69,7 @@ class _Target(TypedDict, total=False):
     secret_header: list[str] | None
     ca_bundle: Path | None
     insecure: bool
+    source_address: list[str] | None
     seed: int | None
 
 
@@ -130,6 +131,7 @@ class CheckOptions(_Target, total=False):
     fallback_create_url: str | None
     fallback_count: int
     fallback_window: float
+    denied_source: str | None
 
 
 class LoadOptions(_Target, _Retry, _Traffic, _Overrides, total=False):

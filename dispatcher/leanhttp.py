@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
+import aiohappyeyeballs
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -245,9 +247,17 @@ class LeanClient:
     """Pools idle keep-alive connections per origin; opens a new one whenever none is idle, so
     the only limit on connections is the engine's in-flight limit."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext | bool, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | bool,
+        max_body_bytes: int,
+        socket_factory: aiohappyeyeballs.SocketFactoryType | None = None,
+    ) -> None:
         self._ssl = ssl_context
         self._max_body = max_body_bytes
+        # Makes (and binds) each new connection's socket: --source-address.
+        self._socket_factory = socket_factory
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._urls: dict[str, tuple[tuple[str, str, int], bytes, bytes]] = {}
 
@@ -322,12 +332,25 @@ class LeanClient:
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
         tls = self._ssl if scheme == "https" else None
+        secure = tls if tls is not False else _unverified()
+        hostname = host if tls is not None else None
+        if self._socket_factory is None:
+            _, protocol = await loop.create_connection(
+                lambda: _Connection(self._max_body),
+                host,
+                port,
+                ssl=secure,
+                server_hostname=hostname,
+            )
+            return protocol
+        # asyncio binds one local_addr for every connection; the factory binds each socket to
+        # its own. Connected as aiohttp connects: the same failures, the same verdicts.
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        sock = await aiohappyeyeballs.start_connection(
+            infos, socket_factory=self._socket_factory, loop=loop
+        )
         _, protocol = await loop.create_connection(
-            lambda: _Connection(self._max_body),
-            host,
-            port,
-            ssl=tls if tls is not False else _unverified(),
-            server_hostname=host if tls is not None else None,
+            lambda: _Connection(self._max_body), sock=sock, ssl=secure, server_hostname=hostname
         )
         return protocol
 

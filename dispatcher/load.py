@@ -80,6 +80,9 @@ def worker_settings(settings: Settings, plan: LoadPlan, index: int) -> Settings:
     update: dict[str, Any] = {"concurrency": max(1, share(settings.concurrency, parts, first))}
     if settings.max_rate is not None:
         update["max_rate"] = settings.max_rate / parts
+    if sources := settings.source_addresses:  # each sender starts its turn at its own address
+        k = first % len(sources)
+        update["source_addresses"] = sources[k:] + sources[:k]
     return settings.model_copy(update=update)
 
 
@@ -298,7 +301,8 @@ def run_workers(
                     continue
                 if "progress" in answer:
                     live[index] = answer["progress"]
-                    if on_progress is not None:
+                    # Shown once every worker has told: a part would look like the whole.
+                    if on_progress is not None and len(live) == len(procs):
                         on_progress(added_up(live.values()))
                     continue
                 del results[index]

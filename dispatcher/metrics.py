@@ -124,6 +124,9 @@ class Metrics:
     # iterations): every slot was busy until new arrivals stopped.
     dropped: int = 0
     arrival_window_s: float = 0.0  # how long new arrivals were taken: what rates divide by
+    # How late the first arrival started after its instant (open model): with a shared start
+    # instant, how well this sender lined up with the others. Merged: the latest.
+    first_late_s: float | None = None
     seconds: list[Second] = field(default_factory=list)
     this_second: HdrHistogram = field(default_factory=new_histogram)  # the open second's
     timeline: list[ThrottlePoint] = field(default_factory=list)
@@ -191,6 +194,7 @@ def to_wire(m: Metrics) -> dict[str, Any]:
         "duration_s": m.duration_s,
         "arrival_window_s": m.arrival_window_s,
         "late_threshold_s": m.late_threshold_s,
+        "first_late_s": m.first_late_s,
         "by_outcome": dict(m.by_outcome),
         "latency": m.latency.encode(),
         "response": m.response.encode(),
@@ -219,6 +223,8 @@ def merge(wires: list[dict[str, Any]]) -> Metrics:
         merged.duration_s = max(merged.duration_s, wire["duration_s"])
         merged.arrival_window_s = max(merged.arrival_window_s, wire["arrival_window_s"])
         merged.late_threshold_s = max(merged.late_threshold_s, wire["late_threshold_s"])
+        if (first := wire.get("first_late_s")) is not None:
+            merged.first_late_s = max(first, merged.first_late_s or first)
         merged.by_outcome.update(wire["by_outcome"])
         for name in ("latency", "response", "loop_lag"):
             getattr(merged, name).decode_and_add(wire[name])

@@ -202,3 +202,24 @@ def test_a_little_late_starts_at_the_instant_and_catches_up() -> None:
 def test_too_late_sends_nothing() -> None:
     with pytest.raises(LateStart, match=r"ready 1\.500 s after the start instant .*tolerance 1 s"):
         _start(Start(1000.0, 1.0), wall_at_loop_zero=1001.5)
+
+
+def test_what_a_shard_measured_is_not_part_of_what_shards_agree_on() -> None:
+    from dispatcher.jobs.sharding import Sharding, shard_result
+    from dispatcher.metrics import Metrics
+
+    whole = Settings.model_validate({"url": "http://x.test/"})
+    plan = LoadPlan(None, None, TrafficSettings(seed=1), 1, None, count=10)
+
+    def result(index: int, verdicts: list[dict[str, Any]], expectations: list[str]) -> str:
+        sharding = Sharding(Shard(index, 2), "r")
+        scenario = {"name": "s", "file": "s.yaml", "expectations": expectations,
+                    "verdicts": verdicts}  # fmt: skip
+        return shard_result("run", whole, plan, sharding, Metrics(cap=1),
+                            judged={"scenario": scenario}, workers_failed=(),
+                            interrupted=None).fingerprint  # fmt: skip
+
+    one = result(0, [{"name": "p99_ms < 9", "evidence": ["observed 3.1"]}], ["p99_ms < 9"])
+    other = result(1, [{"name": "p99_ms < 9", "evidence": ["observed 4.7"]}], ["p99_ms < 9"])
+    assert one == other
+    assert result(1, [], ["p99_ms < 8"]) != one

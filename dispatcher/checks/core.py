@@ -39,6 +39,7 @@ class CheckContext:
     fallback_create_url: str | None = None  # the integrator app's "start a verification" hook
     fallback_count: int = 3
     fallback_window_s: float = 10.0
+    denied_source: str | None = None  # a local address the receiver must refuse: denied-source
     # The deadline of every request whose speed is not what is being checked.
     lenient_timeout_s: float = LENIENT_TIMEOUT_S
 

@@ -57,7 +57,12 @@ async def no_regression(ctx: CheckContext) -> Findings:
             found.missing.append(
                 f"process {process_id}: its 3 was answered {', '.join(answered)}, never 2xx"
             )
-    async with Transport(timeout_s=ctx.lenient_timeout_s, user_agent=USER_AGENT) as transport:
+    # From the addresses the notifications came from: a receiver that allows only those
+    # (--allow-from) would refuse its own view to any other.
+    sources = ctx.settings.source_addresses
+    async with Transport(
+        timeout_s=ctx.lenient_timeout_s, user_agent=USER_AGENT, source_addresses=sources
+    ) as transport:
         for process_id in process_ids:
             url = ctx.verify_url.replace("{id}", process_id)
             try:

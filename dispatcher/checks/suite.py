@@ -4,13 +4,17 @@ and the verdicts of a run that was cut short.
 Each check drives the same engine as `run`, with one attempt per notification and, except
 where speed is the point, a lenient deadline, so that a receiver that is only slow fails the
 one check about speed and nothing else. What a check is lives in `core`, how it sends in
-`sending`, the checks themselves in `acceptance`, `capacity`, `rejection`, `ordering` and
-`fallback`; every name is importable from here.
+`sending`, the checks themselves in `acceptance`, `capacity`, `rejection`, `ordering`,
+`fallback` and `denial`; every name is importable from here.
+
+`OPT_IN` checks test how a receiver is deployed rather than the contract (`denied-source`: its
+allow-list of addresses): they run when their option is given or they are named in `only`, and
+are no part of a plain run's suite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .acceptance import (
     accepts_notified_statuses,
@@ -29,6 +33,7 @@ from .core import (
     Unusable,
     check,
 )
+from .denial import denied_source
 from .fallback import fallback_polling
 from .ordering import no_regression
 from .rejection import rejects_bad_credentials
@@ -38,6 +43,7 @@ __all__ = [
     "CHECKS",
     "LENIENT_TIMEOUT_S",
     "MAX_EVIDENCE",
+    "OPT_IN",
     "Check",
     "CheckContext",
     "Findings",
@@ -47,12 +53,15 @@ __all__ = [
     "answers_within_timeout",
     "burst",
     "check",
+    "denied_source",
     "fallback_polling",
     "idempotent_duplicates",
+    "names",
     "no_regression",
     "not_run",
     "rejects_bad_credentials",
     "run_checks",
+    "selected",
     "tolerates_extra_field",
     "tolerates_unknown_status",
 ]
@@ -69,6 +78,25 @@ CHECKS: list[Check] = [
     no_regression,
     fallback_polling,
 ]
+# Run when the context enables them, or when named.
+OPT_IN: list[tuple[Check, Callable[[CheckContext], bool]]] = [
+    (denied_source, lambda ctx: ctx.denied_source is not None),
+]
+
+
+def selected(ctx: CheckContext | None, only: Sequence[str] = ()) -> list[Check]:
+    """The checks a run runs, in order: the suite's (or those of them named in `only`), then
+    each opt-in check that is named, or (with no `only`) that `ctx` enables."""
+    chosen = [c for c in CHECKS if not only or c.name in only]
+    for c, enabled in OPT_IN:
+        if c.name in only or (not only and ctx is not None and enabled(ctx)):
+            chosen.append(c)
+    return chosen
+
+
+def names() -> list[str]:
+    """Every check's name, the opt-in ones last: what `only` may name."""
+    return [c.name for c in CHECKS] + [c.name for c, _ in OPT_IN]
 
 
 async def run_checks(
@@ -77,18 +105,22 @@ async def run_checks(
     """Run the suite (or the named checks) one after another, in the suite's order, appending
     each verdict to `into` as it comes, so an interrupted run keeps what it had."""
     results = into if into is not None else []
-    for c in CHECKS:
-        if not only or c.name in only:
-            results.append(await c.run(ctx))
+    for c in selected(ctx, only):
+        results.append(await c.run(ctx))
     return results
 
 
-def not_run(only: Sequence[str], done: Sequence[CheckResult], why: str) -> list[CheckResult]:
+def not_run(
+    only: Sequence[str],
+    done: Sequence[CheckResult],
+    why: str,
+    ctx: CheckContext | None = None,
+) -> list[CheckResult]:
     """Skipped verdicts for the checks an interrupt kept from finishing: the first of them was
     under way (its verdict would rest on part of its evidence, so it has none), the rest never
-    started."""
+    started. `ctx`: the run's, for the opt-in checks it enabled."""
     finished = {r.name for r in done}
-    left = [c for c in CHECKS if (not only or c.name in only) and c.name not in finished]
+    left = [c for c in selected(ctx, only) if c.name not in finished]
     return [
         CheckResult(
             c.name,

@@ -197,6 +197,7 @@ class Engine:
             insecure=s.insecure,
             user_agent=USER_AGENT,
             client=self.options.http_client,
+            source_addresses=s.source_addresses,
         )
 
     async def _dispatch(

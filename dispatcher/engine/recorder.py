@@ -50,6 +50,8 @@ class Recorder:
             return
         # Measured on `clock`: the loop's own may tick in whole milliseconds.
         late_s = self._clock() - (self.perf0 + (intended - self.t0))
+        if m.arrivals == 1:
+            m.first_late_s = late_s
         if late_s > m.late_threshold_s:
             # Late because every slot was taken (the receiver's doing), or late with a slot
             # free (the sender could not keep up: its figures are suspect).

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from ..binding import family_of, source_address
 from ..checks.result import CheckResult, tally
-from ..checks.suite import CHECKS, CheckContext, not_run, run_checks
+from ..checks.suite import CheckContext, names, not_run, run_checks
 from ..errors import ConfigError
 from ..report import CheckReport, check_report
-from ..settings import build_settings, redact_url, validate_url
+from ..settings import Settings, build_settings, redact_url, shown, validate_url
 from ..signals import SIGNALS
 from .flags import Flags, settings_flags
 
@@ -29,11 +32,30 @@ def _between(flag: str, value: float, low: float, high: float) -> None:
         raise ConfigError(f"{flag} = {value}: must be between {low:g} and {high:g}")
 
 
+def _denied_source(value: str | None, settings: Settings) -> str | None:
+    """--denied-source as an address this machine can send from, in the receiver's family
+    when the URL gives its address (the same rules as --source-address)."""
+    if value is None:
+        return None
+    try:
+        address = source_address(value.strip())
+    except ValueError as exc:
+        raise ConfigError(f"--denied-source = {shown(value)}: {exc}") from None
+    host = urlsplit(settings.url).hostname or ""
+    with contextlib.suppress(ValueError):  # a host name: either family may reach it
+        if family_of(host) != family_of(address):
+            raise ConfigError(
+                f"--denied-source = {shown(value)}: not of the same family as the url's host "
+                f"{host}, so no connection could come from it"
+            )
+    return address
+
+
 def _context(flags: Flags) -> CheckContext:
-    names = [c.name for c in CHECKS]
+    known = names()
     for name in flags.get("only") or ():
-        if name not in names:
-            raise ConfigError(f"--only = {name!r}: no such check (allowed: {', '.join(names)})")
+        if name not in known:
+            raise ConfigError(f"--only = {name!r}: no such check (allowed: {', '.join(known)})")
     _between("--burst", flags["burst"], 1, 500)
     _between("--batch", flags["batch"], 1, 100_000)
     _between("--burst-max-failure", flags["burst_max_failure"], 0, 1)
@@ -50,8 +72,9 @@ def _context(flags: Flags) -> CheckContext:
     _url("--verify-url", verify_url.replace("{id}", "id") if verify_url else None)
     if verify_url is not None and "{id}" not in verify_url:
         raise ConfigError(f"--verify-url = {verify_url!r}: must contain {{id}}")
+    settings = build_settings(config=flags.get("config"), flags=settings_flags(flags))
     return CheckContext(
-        build_settings(config=flags.get("config"), flags=settings_flags(flags)),
+        settings,
         seed=flags.get("seed"),
         batch=flags["batch"],
         burst=flags["burst"],
@@ -63,6 +86,7 @@ def _context(flags: Flags) -> CheckContext:
         fallback_create_url=flags.get("fallback_create_url"),
         fallback_count=flags["fallback_count"],
         fallback_window_s=flags["fallback_window"],
+        denied_source=_denied_source(flags.get("denied_source"), settings),
     )
 
 
@@ -134,7 +158,8 @@ def finish(job: CheckJob, results: list[CheckResult], started: float) -> CheckRu
     (`time.perf_counter()`); the checks an interrupt kept from finishing are skipped."""
     interrupted = SIGNALS.first
     if interrupted is not None:
-        results = results + not_run(job.only, results, f"interrupted by {interrupted.name}")
+        why = f"interrupted by {interrupted.name}"
+        results = results + not_run(job.only, results, why, job.context)
     report = check_report(
         results,
         job.context.settings,

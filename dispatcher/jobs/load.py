@@ -73,6 +73,8 @@ class LoadJob:
         traffic = traffic.model_copy(update={"seed": sharding.seed(traffic.seed)})
         thresholds = tuple(_threshold(text) for text in flags.get("expect") or ())
         profile, seconds = _profile(flags)
+        # The processes planned (the whole run's); a closed model has no count: 0.
+        traffic = traffic.model_copy(update={"count": profile.arrivals if profile else 0})
         workers = senders(flags, settings, sharding.shard)
         grace = validate_flags(RunOptions, {"grace_s": flags.get("grace")}).grace_s
         graceful_stop = parse_duration(flags.get("graceful_stop", "10s"), flag="--graceful-stop")
@@ -88,9 +90,11 @@ class LoadJob:
         plan, s = self.plan, self.settings
         what = f"{plan.target_per_s:g}/s" if plan.target_per_s else "max (closed model)"
         workers = f"{plan.workers} worker{'s' if plan.workers > 1 else ''}"
-        shard = f", shard {plan.shard}" if plan.shard.count > 1 else ""
-        return (f"load {s.url}: {what} for {plan.run_for_s:g} s, cap {s.concurrency}, "
-                f"{workers}{shard}")  # fmt: skip
+        line = f"load {s.url}: {what} for {plan.run_for_s:g} s, cap {s.concurrency}, {workers}"
+        if plan.shard.count == 1:
+            return line
+        rate = f"{plan.target_per_s / plan.shard.count:g}/s, " if plan.target_per_s else ""
+        return f"{line}; shard {plan.shard}: {rate}cap {plan.shard.whole(s.concurrency)}"
 
     def engine(self) -> Engine:
         """The engine of a one-worker load test (more workers each make their own)."""

@@ -23,7 +23,7 @@ from ..report.model import Shards
 from ..report.shard import ShardResult, load_shard
 from ..scenario import Expectation, observe
 from ..settings import TrafficSettings
-from ..shards import MAX_SHARDS, WHOLE, Shard
+from ..shards import MAX_SHARDS
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def checked(
     return sorted((s for _, s in shards), key=lambda s: s.shard.index), missing
 
 
-def plan_from(context: dict[str, Any], workers: int, count: int) -> LoadPlan:
+def plan_from(context: dict[str, Any], workers: int) -> LoadPlan:
     """The whole run's plan, from what a shard recorded (`jobs.sharding.plan_context`)."""
     plan = context["plan"]
     profile = plan["profile"]
@@ -114,7 +114,6 @@ def plan_from(context: dict[str, Any], workers: int, count: int) -> LoadPlan:
         workers,
         plan["graceful_stop_s"],
         count=plan["count"],
-        shard=WHOLE if count == 1 else Shard(0, count),
     )
 
 
@@ -138,7 +137,7 @@ def merge_shards(
     context = first.context
     described = Recorded(context["flow"], context["settings"])
     interrupted = next((s.interrupted for s in ordered if s.interrupted), None)
-    plan = plan_from(context, sum(s.workers for s in ordered), first.shard.count)
+    plan = plan_from(context, sum(s.workers for s in ordered))
     section = Shards(
         run_id=first.run_id, count=first.shard.count, merged=[s.shard.index for s in ordered],
         missing=list(missing), start_at=min((s.start_at for s in ordered if s.start_at),

@@ -266,6 +266,10 @@ RECEIVER = ("host", "port",
     "max_connections", "read_timeout", "idle_timeout",
     p("dedup_exact_keys", int, help="Notifications remembered exactly for duplicate counting; "
       "beyond, a Bloom filter (0.1% false duplicates at most).", default=1_000_000),
+    p("record", Path | None, help="Append one JSON line per request to this file, "
+      "credentials masked ('-': stdout; the logs are on stderr)."),
+    p("allow_from", list[str] | None, help="Answer 403 to every source outside this network, "
+      "CIDR, IPv4 or IPv6, on every path /_stats included (repeatable). Default: any source."),
     p("quiet", bool, "--quiet", "-q", help="No per-request log lines.", default=False))
 
 DEMO = (S["seed"].but(help="Seed for the demo's process ids.", default=7),)

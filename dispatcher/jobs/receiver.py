@@ -12,11 +12,14 @@ from .flags import Flags, serving, validated
 def receiver_config(flags: Flags, env: Mapping[str, str] = os.environ) -> Any:
     """A `ReceiverConfig` (imported with the receiver) from the flags, credentials falling
     back to the same environment variables the sender reads."""
+    from ..outfiles import check_target
     from ..receiver import ReceiverConfig
+    from ..receiver.allow import parse_networks
     from ..receiver.app import infer_auth
     from ..receiver.serving import check_port
 
     check_port(flags["port"])
+    allow_from = parse_networks(flags.get("allow_from") or (), "--allow-from")
     auth = infer_auth(
         flags.get("auth"),
         basic=flags.get("basic"),
@@ -25,7 +28,7 @@ def receiver_config(flags: Flags, env: Mapping[str, str] = os.environ) -> Any:
         client_secret=flags.get("client_secret"),
         env=env,
     )
-    return validated(
+    config = validated(
         ReceiverConfig,
         {
             "auth": auth,
@@ -43,6 +46,11 @@ def receiver_config(flags: Flags, env: Mapping[str, str] = os.environ) -> Any:
             "slow_ms": flags.get("slow_ms", 2000.0),
             **serving(flags),
             "dedup_exact_keys": flags.get("dedup_exact_keys", 1_000_000),
+            "record": flags.get("record"),
+            "allow_from": allow_from,
         },
         "receiver",
     )
+    if config.record is not None:
+        check_target(config.record, "--record")  # before listening: a typo costs no run
+    return config

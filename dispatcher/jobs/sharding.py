@@ -135,8 +135,12 @@ def shard_result(
         **judged,
     }
     assert sharding.run_id is not None  # from_flags gives a result a run id
-    # Not the start instant: "+30s" gives every shard its own; merge tells them apart.
-    agreed = {"command": command, "shards": sharding.shard.count, **context}
+    # Not the start instant: "+30s" gives every shard its own; merge tells them apart. Nor the
+    # addresses a shard sends from: each machine has its own (--source-address).
+    common = {k: v for k, v in context["settings"].items() if k != "source_addresses"}
+    agreed = {"command": command, "shards": sharding.shard.count, **context, "settings": common}
+    if isinstance(scenario := context.get("scenario"), dict):  # not what each shard measured
+        agreed["scenario"] = {k: v for k, v in scenario.items() if k != "verdicts"}
     return ShardResult(
         tool_version=__version__,
         command=command,

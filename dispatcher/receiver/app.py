@@ -20,10 +20,21 @@ from ..contract import FINAL_STATUSES
 from ..credentials import same_secret
 from ..httpjson import json_error
 from ..tokens import TokenStore
+from .allow import source_allowed
 from .config import FLAWS, AuthType, Flaw, ReceiverConfig, infer_auth
 from .dedup import NotificationMemory, digest
 from .quietlog import one_line_logger, quiet_loop_errors
-from .serving import Gate, Served, ServerLimits, fit_connections, guard_middleware, serve
+from .record import Answer, Recorder, answer_of
+from .serving import (
+    BODY,
+    Gate,
+    Handler,
+    Served,
+    ServerLimits,
+    fit_connections,
+    guard_middleware,
+    serve,
+)
 from .state import ReceiverState
 from .token import TOKEN_PATH, token_endpoint
 from .validate import Accepted, parse_json, printable, validate
@@ -46,6 +57,13 @@ log = logging.getLogger("webhook_sim.receiver")
 STATS_PATH = "/_stats"
 PROCESS_PATH = "/processes/{id}"
 MAX_BODY_BYTES = 1024 * 1024
+FLAW = web.RequestKey("flaw", str)  # the --flaw that decided an answer, for the record
+_FLAW_STATUS: dict[Flaw, int] = {
+    "duplicate-409": 409,
+    "duplicate-500": 500,
+    "unknown-500": 500,
+    "extra-field-500": 500,
+}
 
 
 class Sandbox:
@@ -53,6 +71,7 @@ class Sandbox:
         self.config = config
         self.state = self._fresh(TokenStore())
         self.gate: Gate | None = None  # set once serving: the connections' side of /_stats
+        self.recorder: Recorder | None = None  # --record, opened by start_receiver
         self._rng = random.Random(config.seed)
         self._expected = config.expected_header()
 
@@ -71,7 +90,10 @@ class Sandbox:
 
     def app(self, limits: ServerLimits | None = None) -> web.Application:
         guard = guard_middleware(limits or self.limits(), json_error)
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
+        # Outside the guard, the record sees the answers the guard gives too (413, 408); inside
+        # it, the allowlist answers after the connection's deadlines are settled, as auth does.
+        middlewares = [self._observe, guard, self._allow]
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
         app.router.add_post(TOKEN_PATH, self.token)
         app.router.add_get(STATS_PATH, self.stats)
         app.router.add_delete(STATS_PATH, self.reset)
@@ -79,12 +101,48 @@ class Sandbox:
         app.router.add_route("*", "/{tail:.*}", self.notify)
         return app
 
+    # Around every request ------------------------------------------------------------------
+
+    @web.middleware
+    async def _observe(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Counts every request, and records it with --record once its answer is known."""
+        self.state.requests += 1
+        arrived = time.time()
+        answer = Answer(None, "cancelled before it was answered")
+        try:
+            response = await handler(request)
+            answer = answer_of(response, request.get(FLAW))
+            return response
+        except web.HTTPException as exc:
+            answer = Answer(exc.status, exc.reason)
+            raise
+        except Exception as exc:
+            answer = Answer(500, f"internal error ({type(exc).__name__})")
+            raise
+        finally:
+            if self.recorder is not None:
+                self.recorder.write(request, arrived, request.get(BODY), answer)
+
+    @web.middleware
+    async def _allow(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Every path, /_stats included: a source kept out must not read or reset the counters.
+        allowed = self.config.allow_from
+        if allowed and not source_allowed(allowed, request.remote):
+            self.state.forbidden_source += 1
+            reason = f"source address {request.remote} is not allowed"
+            log.info("%s %s 403 %s", printable(request.method, 16),
+                     printable(request.path, 200), reason)  # fmt: skip
+            return json_error(403, reason)
+        return await handler(request)
+
     # Endpoints -----------------------------------------------------------------------------
 
     async def stats(self, request: web.Request) -> web.Response:
         stats = self.state.as_json()
         if self.gate is not None:
             stats["connections"] = self.gate.as_json()
+        if self.recorder is not None:
+            stats["record"] = self.recorder.as_json()
         return web.json_response(stats)
 
     async def process(self, request: web.Request) -> web.Response:
@@ -156,8 +214,10 @@ class Sandbox:
         if deliveries <= cfg.fail_first or (cfg.fail_rate and self._rng.random() < cfg.fail_rate):
             state.injected_failures += 1
             return json_error(500, "injected failure"), f"{label} injected failure"
-        flawed = self._flawed(accepted, state.memory.was_answered(key))
-        if flawed is not None:
+        flaw = self._flawed(accepted, state.memory.was_answered(key))
+        if flaw is not None:
+            request[FLAW] = flaw
+            flawed = _FLAW_STATUS[flaw]
             return json_error(flawed, "flaw"), f"{label} flaw {flawed}"
         state.accepted += 1
         state.unknown += accepted.unknown
@@ -170,17 +230,17 @@ class Sandbox:
         self._remember(accepted)
         return web.json_response({"ok": True}, status=cfg.status or 200), label
 
-    def _flawed(self, accepted: Accepted, duplicate: bool) -> int | None:
-        """The status a deliberately flawed receiver answers with, or None to behave."""
+    def _flawed(self, accepted: Accepted, duplicate: bool) -> Flaw | None:
+        """The flaw that decides the answer (its status in _FLAW_STATUS), or None to behave."""
         flaws = self.config.flaws
         if duplicate and "duplicate-409" in flaws:
-            return 409
+            return "duplicate-409"
         if duplicate and "duplicate-500" in flaws:
-            return 500
+            return "duplicate-500"
         if accepted.unknown and "unknown-500" in flaws:
-            return 500
+            return "unknown-500"
         if accepted.extra_fields and "extra-field-500" in flaws:
-            return 500
+            return "extra-field-500"
         return None
 
     def _remember(self, accepted: Accepted) -> None:
@@ -227,6 +287,8 @@ class RunningReceiver:
 
     async def close(self) -> None:
         await self.served.close()
+        if self.sandbox.recorder is not None:
+            self.sandbox.recorder.close()  # after the requests still in progress are recorded
 
 
 async def start_receiver(
@@ -235,7 +297,15 @@ async def start_receiver(
     """Start the sandbox on `host:port` (0: a free port) and return where it listens."""
     sandbox = Sandbox(config)
     limits = sandbox.limits()
-    served = await serve(sandbox.app(limits), host, port, limits, one_line_logger(log.name))
+    if config.record is not None:
+        expected = config.expected_header()  # its header's value is a credential
+        sandbox.recorder = Recorder.open(config.record, [expected[0]] if expected else [])
+    try:
+        served = await serve(sandbox.app(limits), host, port, limits, one_line_logger(log.name))
+    except BaseException:
+        if sandbox.recorder is not None:
+            sandbox.recorder.close()
+        raise
     sandbox.gate = served.gate
     return RunningReceiver(sandbox, served, served.url)
 
@@ -245,6 +315,10 @@ async def serve_forever(config: ReceiverConfig, host: str, port: int) -> None:
     running = await start_receiver(config, host=host, port=port)
     # Printed even with --quiet: scripts (and the tests) read the URL from this first line.
     extra = f", token endpoint {running.url}{TOKEN_PATH}" if config.auth == "oauth2" else ""
+    if config.allow_from:
+        extra += f", only from {', '.join(str(net) for net in config.allow_from)}"
+    if config.record is not None:
+        extra += f", recording to {config.record}"
     print(
         f"sandbox receiver listening on {running.url} (auth {config.auth}{extra})",
         file=sys.stderr,

@@ -4,6 +4,8 @@ settings, and the auth it infers from the credentials it is given, as the sender
 from __future__ import annotations
 
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -89,6 +91,9 @@ class ReceiverConfig(BaseModel):
     read_timeout_s: float = Field(DEFAULT_READ_TIMEOUT_S, gt=0, le=3600)
     idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=86400)
     dedup_exact_keys: int = Field(DEFAULT_EXACT_KEYS, ge=0, le=100_000_000)
+    record: Path | None = None  # one JSON line per request appended here (record.py)
+    # The only source networks answered (allow.py); () lets every source in.
+    allow_from: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @model_validator(mode="before")
     @classmethod

@@ -27,7 +27,7 @@ try:
 except ImportError:  # Windows: no RLIMIT_NOFILE to fit under
     resource = None  # type: ignore[assignment]
 
-__all__ = ["Gate", "Served", "ServerLimits", "check_port", "fit_connections", "serve"]
+__all__ = ["BODY", "Gate", "Served", "ServerLimits", "check_port", "fit_connections", "serve"]
 
 DEFAULT_MAX_CONNECTIONS = 1000
 DEFAULT_READ_TIMEOUT_S = 10.0
@@ -55,6 +55,9 @@ LINGER_S = 2.0
 SHUTDOWN_S = 5.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The request's body, once the guard has read all of it: set only then, so that what runs
+# around the guard (the receiver's --record) can tell a body it refused from an empty one.
+BODY = web.RequestKey("body", bytes)
 
 
 def check_port(port: int, flag: str = "--port") -> None:
@@ -118,6 +121,7 @@ def guard_middleware(limits: ServerLimits, error: ErrorResponse) -> Any:
                 if guarded is not None:
                     guarded.gate.bodies_refused += 1
                 return problem
+            request[BODY] = await request.read()  # already in memory: the read above kept it
             return await handler(request)
         finally:
             if guarded is not None:

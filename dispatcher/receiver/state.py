@@ -60,9 +60,11 @@ class ProcessViews:
 class ReceiverState:
     """Everything the receiver counts; served as JSON at /_stats."""
 
-    received: int = 0
+    requests: int = 0  # every request answered, on any path: one --record line each
+    received: int = 0  # the requests that reached the notification handler
     accepted: int = 0
     rejected_auth: int = 0
+    forbidden_source: int = 0  # answered 403: from outside --allow-from
     invalid_payload: int = 0
     unique: int = 0  # notifications answered 2xx at least once
     duplicates: int = 0
@@ -83,9 +85,11 @@ class ReceiverState:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "requests": self.requests,
             "received": self.received,
             "accepted": self.accepted,
             "rejected_auth": self.rejected_auth,
+            "forbidden_source": self.forbidden_source,
             "invalid_payload": self.invalid_payload,
             "unique": self.unique,
             "duplicates": self.duplicates,

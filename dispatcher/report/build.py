@@ -180,7 +180,8 @@ def load_report(
         traffic=_traffic(plan.traffic, settings),
         rate=Rate(
             model="closed" if plan.profile is None else "open",
-            target_per_s=plan.target_per_s,
+            # A shard's own report: its share of the target (every Nth arrival).
+            target_per_s=plan.target_per_s / plan.shard.count if plan.target_per_s else None,
             attempted_per_s=m.arrivals / window if window > 0 else None,
             achieved_per_s=m.delivered / m.duration_s if m.duration_s else None,
             queued=m.queued,

@@ -8,9 +8,11 @@ import math
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..binding import FAMILY_NAMES, family_of, source_address
 from ..contract import NOTIFIED_STATUSES, RESULTS, Flow, PayloadProfile
 from ..credentials import ApiKey, BasicCredentials, is_secret_header, parse_api_key, parse_basic
 from ..headers import parse_header
@@ -31,6 +34,9 @@ SECRET_KEYS = frozenset({"basic", "api_key", "client_secret"})
 
 def _frozen() -> ConfigDict:
     return ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+SourceAddress = Annotated[str, AfterValidator(source_address)]
 
 
 class AuthSettings(BaseModel):
@@ -138,6 +144,9 @@ class Settings(BaseModel):
     insecure: bool = False
     retry_after_max_s: float = Field(60.0, ge=0, le=3600)
     max_body_bytes: int = Field(65536, ge=0, le=16 * 1024 * 1024)
+    # The local addresses connections come from, in turn (dispatcher.binding); () lets the
+    # OS choose.
+    source_addresses: tuple[SourceAddress, ...] = ()
 
     @field_validator("interval_s", "max_interval_s", "timeout_s", "jitter", "retry_after_max_s")
     @classmethod
@@ -163,6 +172,11 @@ class Settings(BaseModel):
         if not isinstance(value, list | tuple):
             return value
         return tuple(item if isinstance(item, tuple) else parse_header(str(item)) for item in value)
+
+    @field_validator("source_addresses", mode="before")
+    @classmethod
+    def _one_address(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
 
     @field_validator("ca_bundle")
     @classmethod
@@ -205,6 +219,23 @@ class Settings(BaseModel):
                         f"notify: {shown(item)} is not a by-unico result "
                         f"(allowed: {', '.join(RESULTS)})"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _check_source_family(self) -> Settings:
+        # A receiver given by its address is reached in that family alone: with no source
+        # address of it, every connection would fail. (A host name may resolve to either:
+        # each connection takes the next source address of the family it connects in.)
+        host = urlsplit(self.url).hostname or ""
+        try:
+            family = family_of(host)
+        except ValueError:
+            return self
+        if self.source_addresses and all(family_of(a) != family for a in self.source_addresses):
+            raise ValueError(
+                f"source_addresses: none is {FAMILY_NAMES[family]} like the url's host {host}, "
+                "and a connection can only come from an address of its own family"
+            )
         return self
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ FLAG_KEYS = {
     "secret_header": "secret_headers",
     "ca_bundle": "ca_bundle",
     "insecure": "insecure",
+    "source_address": "source_addresses",
     "adaptive": "throttle.enabled",
     "throttle_window": "throttle.window_s",
     "throttle_threshold": "throttle.threshold",

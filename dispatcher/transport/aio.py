@@ -53,7 +53,10 @@ class AiohttpTransport(HttpTransport):
     _session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
-        connector = _Connector(limit=0, limit_per_host=0, ssl=self._ssl)
+        # Each new connection's socket is made and bound by the source addresses, when given
+        # (aiohttp's own local_addr is one address for every connection).
+        factory = self._sources.socket if self._sources is not None else None
+        connector = _Connector(limit=0, limit_per_host=0, ssl=self._ssl, socket_factory=factory)
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers=self._base_headers or None,

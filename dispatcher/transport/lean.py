@@ -23,7 +23,11 @@ class LeanTransport(HttpTransport):
     _lean: LeanClient | None = None
 
     async def __aenter__(self) -> Self:
-        self._lean = LeanClient(ssl_context=self._ssl, max_body_bytes=self.max_body_bytes)
+        self._lean = LeanClient(
+            ssl_context=self._ssl,
+            max_body_bytes=self.max_body_bytes,
+            socket_factory=self._sources.socket if self._sources is not None else None,
+        )
         return self
 
     async def __aexit__(

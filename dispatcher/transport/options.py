@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from ..binding import SourceAddresses
 from .base import HttpClient, Transport, check_headers
 
 
@@ -52,6 +54,7 @@ class HttpTransport(Transport):
         insecure: bool = False,
         user_agent: str | None = None,
         client: HttpClient | None = None,  # what `Transport(...)` chose this class by
+        source_addresses: Sequence[str] = (),  # new connections bind to them in turn
     ) -> None:
         if client is not None and client != self.client:
             raise ValueError(f"{type(self).__name__} is the {self.client!r} client, not {client!r}")
@@ -60,3 +63,4 @@ class HttpTransport(Transport):
         self._ssl = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
         self._base_headers = {"User-Agent": user_agent} if user_agent else {}
         check_headers(self._base_headers)
+        self._sources = SourceAddresses(source_addresses) if source_addresses else None
