@@ -109,7 +109,11 @@ def rfc3339(unix_s: float) -> str:
     )
 
 
-class LateStart(WebhookSimError):
+class RunFailed(WebhookSimError):
+    """The run could not take place (nothing to report): one line on stderr, exit 1."""
+
+
+class LateStart(RunFailed):
     """A shard was ready only after its start instant and its tolerance: it sends nothing
     (exit 1), instead of bursting to catch up with the others."""
 

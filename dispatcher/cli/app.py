@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import ConfigError
 from ..jobs.flags import secrets_given
 from ..redact import REDACTOR
-from ..shards import LateStart
+from ..shards import RunFailed
 from ..signals import SIGNALS
 
 app = typer.Typer(
@@ -71,7 +71,7 @@ def _main(argv: list[str] | None) -> int:
     except ConfigError as exc:
         print(f"webhook-sim: error: {REDACTOR.scrub(str(exc))}", file=sys.stderr)
         return 2
-    except LateStart as exc:  # nothing was sent: no report to write
+    except RunFailed as exc:  # nothing was sent (a late shard), or nothing came back
         print(f"webhook-sim: {REDACTOR.scrub(str(exc))}", file=sys.stderr)
         return 1
     except typer.TyperException as exc:

@@ -7,7 +7,7 @@ from ..report import print_outcome
 from ..signals import SIGNALS
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, run_fast, save_reports, save_shard, warn_insecure, watched
+from .output import Outputs, merged, run_fast, save_reports, save_shard, warn_insecure, watched
 
 
 @command(app, params.LOAD)
@@ -19,9 +19,12 @@ def load(flags: Flags) -> int:
     merge's), 1 late or a worker lost.
     """
     from ..jobs.load import LoadJob, load_one, load_workers
+    from ..launch.command import launch_and_merge
 
     out = Outputs(120, report_json=flags["report_json"], report_html=flags["report_html"],
                   shard_out=flags["shard_out"])  # fmt: skip
+    if flags["ray"]:
+        return merged(out, launch_and_merge("load", params.LOAD, flags, LoadJob.from_flags))
     job = LoadJob.from_flags(flags)
     warn_insecure(job.settings)
     out.console.print(job.describe(), markup=False)

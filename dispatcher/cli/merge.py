@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from ..jobs import params
-from ..report import print_outcome
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, save_reports
+from .output import Outputs, merged
 
 
 @command(app, params.MERGE)
@@ -25,6 +24,4 @@ def merge(flags: Flags) -> int:
         allow_partial=flags["allow_partial"],
         thresholds=flags["expect"] or (),
     )
-    print_outcome(out.console, outcome.report, outcome.verdicts)
-    save_reports(out, outcome.report)
-    return 0 if outcome.passed else 1
+    return merged(out, outcome)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ..jobs import params
 from ..jobs.run import RunJob, judged, run, run_workers_of
+from ..launch.command import launch_and_merge
 from ..progress import Ticker
 from ..report import junit_xml, print_outcome
 from ..signals import SIGNALS
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, run_fast, save_shard, warn_insecure, watched
+from .output import Outputs, merged, run_fast, save_shard, warn_insecure, watched
 
 
 @command(app, params.RUN)
@@ -22,6 +23,8 @@ def run_(flags: Flags) -> int:
     """
     paths = {name: flags[name] for name in ("report_json", "junit", "shard_out")}
     out = Outputs(120, **paths)
+    if flags["ray"]:
+        return merged(out, launch_and_merge("run", params.RUN, flags, RunJob.from_flags))
     job = RunJob.from_flags(flags)
     warn_insecure(job.settings)
     if job.split.workers > 1:

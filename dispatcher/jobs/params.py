@@ -126,7 +126,8 @@ SHARED = {q.name: q for q in (
     p("ray", bool, help="Run the shards on a Ray cluster, one per node where it can, start "
       "them together and merge their results (pip install 'webhook-sim[ray]').",
       default=False),
-    p("shards", Int, help="With --ray: how many shards. Default: one per node."),
+    p("shards", Int, help="With --ray: how many shards (one per node where the cluster has "
+      "enough)."),
     p("ray_address", Str, help="With --ray: the cluster (env RAY_ADDRESS). Default: a local "
       "Ray started for the run."),
 )}
@@ -141,7 +142,8 @@ RETRY = ("max_attempts", "interval", "max_interval", "timeout")
 THROTTLE = ("concurrency", "max_rate", "adaptive", "throttle_window", "throttle_threshold",
             "throttle_decrease")
 HTTP = ("header", "secret_header", "ca_bundle", "insecure")
-SHARDING = ("shard", "run_id", "start_at", "start_tolerance", "shard_out")
+SHARDING = ("shard", "run_id", "start_at", "start_tolerance", "shard_out", "ray", "shards",
+            "ray_address")
 S = SHARED
 
 SEND = (*TARGET, *AUTH, *PAYLOAD,
