@@ -220,3 +220,11 @@ def tables(results: Sequence[CaseResult], stats: Mapping[str, Mapping[str, Any]]
     for name, counts in stats.items():
         counted.add_row(name, *(str(counts[c]) for c in RECEIVER_COLUMNS))
     return [notes, counted]
+
+
+def verdict(results: Sequence[CaseResult]) -> tuple[str, int]:
+    """The demo's last line, and its exit code: 0 only when every case ended as expected."""
+    failed = [r for r in results if not r.as_expected]
+    if failed:
+        return f"[red]{len(failed)} case(s) did not end as expected[/red]", 1
+    return "[green]all cases ended as expected[/green]", 0

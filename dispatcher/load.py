@@ -19,10 +19,12 @@ import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .arrivals import RateProfile
-from .engine import Engine, EngineOptions, Start
+from .attemptlog import AttemptLog
+from .engine import Engine, EngineOptions, Observer, Start
 from .lanes import Lane
 from .metrics import Metrics, merge, to_wire
 from .overrides import NO_PAYLOAD, PayloadControl
@@ -52,6 +54,7 @@ class LoadPlan:
     start_at: float | None = None  # unix seconds every shard starts its clock at
     start_tolerance_s: float = 1.0  # how late a shard may be ready and still start
     payload: PayloadControl = NO_PAYLOAD  # --set, --unset, --process-ids, --bodies
+    attempt_log: Path | None = None  # --log: every sender appends its attempts
 
     @property
     def target_per_s(self) -> float | None:
@@ -90,6 +93,11 @@ def worker_options(options: EngineOptions, plan: LoadPlan, index: int) -> Engine
     """Worker `index`'s engine options: its place among the senders sharing --max-rate."""
     first, step = plan.lane(index)
     return replace(options, pace_phase=first / step)
+
+
+def logged(plan: LoadPlan, settings: Settings) -> Observer | None:
+    """The attempt log's writer for one sender, if the plan has one."""
+    return AttemptLog.of(plan.attempt_log, settings) if plan.attempt_log is not None else None
 
 
 def worker_streams(
@@ -167,7 +175,7 @@ def _worker_main(
     os.setpgid(0, 0)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     mine = worker_settings(settings, plan, index)
-    engine = Engine(mine, options=worker_options(options, plan, index))
+    engine = Engine(mine, options=worker_options(options, plan, index), observer=logged(plan, mine))
 
     def listen() -> None:
         # The parent's stops arrive as words on the pipe, and become this worker's own stop

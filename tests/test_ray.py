@@ -208,7 +208,7 @@ def test_a_dead_actor_fails_its_shard_and_takes_the_shard_with_it(
 ) -> None:
     outcome, _ = run(cluster, fake, 2, "--fail", "0", "--how", "kill-actor",
                      "--pid-dir", str(tmp_path))  # fmt: skip
-    assert [d["shard"]["index"] for d in outcome.documents] == [1]
+    assert [d["shard"]["index"] for d in outcome.documents] == [1], outcome.failed
     [line] = outcome.failed
     assert line.startswith("shard 0/2 on node "), line
     assert "its Ray actor died" in line, line
@@ -356,8 +356,9 @@ def cli(*argv: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def shard_pids(index: int, count: int) -> list[int]:
-    """The running shard processes with `--shard INDEX/COUNT` on their command line."""
+def shard_pids(index: int, count: int, run_id: str) -> list[int]:
+    """The running shard processes of run `run_id` with `--shard INDEX/COUNT` on their command
+    line (other tests' shards may be running beside them)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -365,7 +366,7 @@ def shard_pids(index: int, count: int) -> list[int]:
                 words = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"--shard" in words and f"{index}/{count}".encode() in words and b"load" in words:
+            if f"{index}/{count}".encode() in words and run_id.encode() in words:
                 found.append(int(entry.name))
     return found
 
@@ -399,12 +400,12 @@ def test_a_real_shard_killed_mid_run_fails_the_run_naming_it(
     cluster: str, receiver_process: Callable[..., str], tmp_path: Path
 ) -> None:
     url = receiver_process("--basic", "ray:S3cret-pw")
-    merged = tmp_path / "ray.json"
+    merged, run_id = tmp_path / "ray.json", f"killed-{os.getpid()}-{time.monotonic_ns()}"
     ray = cli("load", "--url", url, "--rate", "20", "--duration", "60s", "--workers", "1",
-              "--ray", "--shards", "2", "--ray-address", cluster,
+              "--ray", "--shards", "2", "--ray-address", cluster, "--run-id", run_id,
               "--report-json", str(merged))  # fmt: skip
     deadline = time.monotonic() + STARTUP_S
-    while not (victims := shard_pids(1, 2)):
+    while not (victims := shard_pids(1, 2, run_id)):
         assert ray.poll() is None, ray.communicate()
         assert time.monotonic() < deadline, "shard 1/2 never started"
         time.sleep(0.1)

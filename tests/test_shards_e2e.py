@@ -102,7 +102,7 @@ async def test_shards_send_what_one_process_sends_on_one_clock(
     plan = TrafficPlan(count=profile.arrivals, flow="by-client", duplicates=0.2, reorder=0.5,
                        seed=9)  # fmt: skip
     for k, shard in enumerate(shards):
-        assert shard["metrics"]["first_late_s"] >= 0
+        assert shard["metrics"]["first_late_s"] > -0.001  # two clocks read microseconds apart
         mine = {note.body for _, note in plan.lane(k, SHARDS)}
         first = min(at for at, body in sharded if body in mine)
         due = start + (profile.offset_at(k) or 0.0)

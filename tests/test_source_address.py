@@ -12,7 +12,7 @@ import contextlib
 import socket
 import struct
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -366,3 +366,23 @@ async def test_the_receiver_s_own_view_is_read_from_the_same_address() -> None:
     assert checked.passed, checked.summary()
     assert {method for method, _ in seen} == {"GET", "POST"}
     assert {source for _, source in seen} == {A}
+
+
+# The sandbox receiver's allowlist, as a check sees it -------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("allow", [True, False])
+def test_check_denied_source_against_the_sandbox_allowlist(
+    receiver_process: Callable[..., str], allow: bool, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`receiver --allow-from 127.0.0.2/32` lets .2 in and answers 403 to .3: the check passes;
+    the same receiver without an allowlist takes .3 too: the check fails with the evidence."""
+    url = receiver_process(*(["--allow-from", "127.0.0.2/32"] if allow else []))
+    code = main(["check", "--url", url, "--source-address", "127.0.0.2",
+                 "--denied-source", "127.0.0.3", "--only", "denied-source"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == (0 if allow else 1), out + err
+    assert ("PASS denied-source" if allow else "FAIL denied-source") in out
+    if not allow:
+        assert "accepted a notification from 127.0.0.3" in out

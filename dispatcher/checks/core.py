@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import DeliveryError
 from ..payloads import PayloadFactory
@@ -40,6 +41,7 @@ class CheckContext:
     fallback_count: int = 3
     fallback_window_s: float = 10.0
     denied_source: str | None = None  # a local address the receiver must refuse: denied-source
+    log: Path | None = None  # --log: every attempt of every check, one JSON line each
     # The deadline of every request whose speed is not what is being checked.
     lenient_timeout_s: float = LENIENT_TIMEOUT_S
 

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..attemptlog import AttemptLog
 from ..auth import Auth
 from ..delivery import AttemptResult
 from ..engine import Engine, EngineOptions
@@ -67,7 +68,8 @@ async def send(
         }
     )
     trace = Trace()
-    engine = Engine(settings, options=EngineOptions(seed=ctx.seed), observer=trace, auth=auth)
+    observer = AttemptLog.of(ctx.log, settings, other=trace) if ctx.log is not None else trace
+    engine = Engine(settings, options=EngineOptions(seed=ctx.seed), observer=observer, auth=auth)
     await engine.run(plan)
     return Sent(tuple(plan), trace, secret_values(ctx.settings.auth))
 

@@ -56,6 +56,7 @@ __all__ = [
     "denied_source",
     "fallback_polling",
     "idempotent_duplicates",
+    "listing",
     "names",
     "no_regression",
     "not_run",
@@ -92,6 +93,13 @@ def selected(ctx: CheckContext | None, only: Sequence[str] = ()) -> list[Check]:
         if c.name in only or (not only and ctx is not None and enabled(ctx)):
             chosen.append(c)
     return chosen
+
+
+def listing() -> list[str]:
+    """One line per check, name and what it checks, the opt-in ones last (`check --list`)."""
+    every = [*CHECKS, *(c for c, _ in OPT_IN)]
+    width = max(len(c.name) for c in every)
+    return [f"{c.name:<{width}}  {c.description}" for c in every]
 
 
 def names() -> list[str]:

@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 
-def _print_version(value: bool) -> None:
+def print_version(value: bool) -> None:
     if value:
         typer.echo(f"webhook-sim {__version__}")
         raise typer.Exit(0)
@@ -38,7 +38,7 @@ def _root(
     show_version: Annotated[
         bool,
         typer.Option(
-            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+            "--version", help="Print the version and exit.", callback=print_version, is_eager=True
         ),
     ] = False,
 ) -> None:

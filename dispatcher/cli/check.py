@@ -19,14 +19,12 @@ def check(flags: Flags) -> int:
 
     Exit 0 every check passed (or was skipped), 1 any failed, 2 bad input.
     """
-    from ..checks.suite import CHECKS
+    from ..checks.suite import listing
     from ..jobs import check as jobs
 
-    out = Outputs(120, report_json=flags["report_json"], junit=flags["junit"])
+    out = Outputs(120, report_json=flags["report_json"], junit=flags["junit"], log=flags["log"])
     if flags["list_checks"]:
-        width = max(len(c.name) for c in CHECKS)
-        for c in CHECKS:
-            out.console.print(f"{c.name:<{width}}  {c.description}", markup=False)
+        out.console.print("\n".join(listing()), markup=False)
         return 0
     job = jobs.CheckJob.from_flags(flags)
     s = job.context.settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..jobs import params
 from ..signals import SIGNALS, until_signalled
-from .app import app
+from .app import app, print_version
 from .declare import Flags, command
 from .output import Outputs, run_fast
 
@@ -12,7 +12,7 @@ from .output import Outputs, run_fast
 @command(app, params.DEMO)
 def demo(flags: Flags) -> int:
     """Show the whole contract working on loopback against built-in sandbox receivers."""
-    from ..demo import run_demo, tables
+    from ..demo import run_demo, tables, verdict
 
     console = Outputs(150).console
     console.print("webhook-sim demo: every auth type, both flows, a retry and a duplicate,")
@@ -22,19 +22,12 @@ def demo(flags: Flags) -> int:
         return SIGNALS.exit_code() or 130
     for table in tables(*done):
         console.print(table)
-    failed = [r for r in done[0] if not r.as_expected]
-    if failed:
-        console.print(f"[red]{len(failed)} case(s) did not end as expected[/red]")
-        return 1
-    console.print("[green]all cases ended as expected[/green]")
-    return 0
+    line, code = verdict(done[0])
+    console.print(line)
+    return code
 
 
 @app.command()
 def version() -> None:
     """Print the version."""
-    import typer
-
-    from .. import __version__
-
-    typer.echo(f"webhook-sim {__version__}")
+    print_version(True)

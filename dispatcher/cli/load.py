@@ -21,8 +21,7 @@ def load(flags: Flags) -> int:
     from ..jobs.load import LoadJob, load_one, load_workers
     from ..launch.command import launch_and_merge
 
-    out = Outputs(120, report_json=flags["report_json"], report_html=flags["report_html"],
-                  shard_out=flags["shard_out"])  # fmt: skip
+    out = Outputs(120, **{k: flags[k] for k in ("report_json", "report_html", "shard_out", "log")})
     if flags["ray"]:
         return merged(out, launch_and_merge("load", params.LOAD, flags, LoadJob.from_flags))
     job = LoadJob.from_flags(flags)

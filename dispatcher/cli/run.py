@@ -1,4 +1,5 @@
-"""`webhook-sim run`: many notifications at the platform's settings, optionally a scenario."""
+"""`webhook-sim run` (many notifications at the platform's settings, optionally a scenario) and
+`webhook-sim replay` (those of an attempt log or a receiver recording, again)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def run_(flags: Flags) -> int:
     2 bad input, 130/143 interrupted. A shard: 0 once it ran (its verdict is merge's), 1 late
     or a worker lost.
     """
-    paths = {name: flags[name] for name in ("report_json", "junit", "shard_out")}
+    paths = {name: flags[name] for name in ("report_json", "junit", "shard_out", "log")}
     out = Outputs(120, **paths)
     if flags["ray"]:
         return merged(out, launch_and_merge("run", params.RUN, flags, RunJob.from_flags))
@@ -44,4 +45,26 @@ def run_(flags: Flags) -> int:
     save_shard(out, result.shard)
     if job.sharding.defers:
         return SIGNALS.exit_code() or (1 if result.report.workers_failed else 0)
+    return SIGNALS.exit_code() or (0 if result.passed else 1)
+
+
+@command(app, params.REPLAY)
+def replay(flags: Flags) -> int:
+    """Send again the notifications of an attempt log (--log) or a receiver recording
+    (receiver --record): by default those that were not delivered.
+
+    Exit 0 every one delivered (or --print-curl), 1 otherwise, 2 bad input.
+    """
+    from ..jobs.replay import ReplayJob, curl_script, replay
+
+    out = Outputs(120, report_json=flags["report_json"], log=flags["log"])
+    job = ReplayJob.from_flags(flags)
+    if job.print_curl:
+        print(curl_script(job), end="")
+        return 0
+    out.console.print(job.describe(), markup=False)
+    engine = job.engine()
+    result = run_fast(watched(engine, replay(job, engine), out.console))
+    print_outcome(out.console, result.report)
+    out.save("report_json", result.report, "report")
     return SIGNALS.exit_code() or (0 if result.passed else 1)

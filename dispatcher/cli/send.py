@@ -20,17 +20,12 @@ def send_(flags: Flags) -> int:
     Exit 0 delivered, 1 not delivered, 2 bad input.
     """
     job = SendJob.from_flags(flags)
-    console, s = Outputs().console, job.settings
+    console, s = Outputs(log=flags["log"]).console, job.settings
     warn_insecure(s)
     console.print(f"POST {s.url}  ({s.flow}, auth {s.auth.type})", markup=False)
     console.print(json.dumps(job.payload, indent=2), highlight=False, markup=False)
     engine = job.engine(observer=AttemptPrinter(console, s))
     result = run_fast(watched(engine, send(job, engine)))
-    if SIGNALS.first is not None:
-        console.print(f"interrupted by {SIGNALS.first.name} after {result.attempts} attempt(s)")
-        return 128 + int(SIGNALS.first)
-    if result.delivered:
-        console.print(f"[green]delivered[/green] after {result.attempts} attempt(s)")
-        return 0
-    console.print(f"[red]not delivered[/red] after {result.attempts} attempt(s)")
-    return 1
+    line, code = result.verdict(SIGNALS.first)
+    console.print(line)
+    return code

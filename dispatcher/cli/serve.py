@@ -17,7 +17,7 @@ from .output import Outputs, run_fast, warn, warn_insecure
 def platform(flags: Flags) -> int:
     """Mock the platform's API: token, CreateProcess, GetProcess; finish processes, notify
     them, and stop notifying during outages so the polling fallback gets tested."""
-    from ..jobs.platform import PlatformJob, serve
+    from ..jobs.platform import PlatformJob, serve, stopping, summary_line
     from ..receiver.quietlog import one_line_logger, quietly
 
     out = Outputs(120, report_json=flags["report_json"])
@@ -26,20 +26,11 @@ def platform(flags: Flags) -> int:
     # One line per token answer (saying whether the signature was verified), and warnings.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
-    def started(url: str) -> None:
-        out.console.print(f"platform listening on {url} (token: POST {url}/oauth2/token); "
-                          f"webhooks to {job.settings.url}; Ctrl-C to stop")  # fmt: skip
-
-    def stopping() -> None:
-        name = SIGNALS.first.name if SIGNALS.first else "signal"
-        warn(f"{name}: stopping; queued notifications get up to 5 s (again to stop now)")
-
-    serving = serve(job, started=started, stopping=stopping)
+    serving = serve(job, started=lambda url: out.console.print(job.listening(url)),
+                    stopping=lambda: warn(stopping(SIGNALS.first)))  # fmt: skip
     report = run_fast(quietly(serving, one_line_logger("webhook_sim.platform")))
     out.save("report_json", report, "report")
-    s = report.platform.summary
-    out.console.print(f"{s.processes} processes, {s.finished} finished; {s.webhook_missed} "
-                      f"missed a webhook, {s.missed_and_polled} of those were polled")  # fmt: skip
+    out.console.print(summary_line(report))
     return SIGNALS.exit_code() or 0
 
 

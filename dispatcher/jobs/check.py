@@ -15,6 +15,7 @@ from ..report import CheckReport, check_report
 from ..settings import Settings, build_settings, redact_url, shown, validate_url
 from ..signals import SIGNALS
 from .flags import Flags, settings_flags
+from .payload import attempt_log
 
 
 def _url(flag: str, value: str | None) -> None:
@@ -87,6 +88,7 @@ def _context(flags: Flags) -> CheckContext:
         fallback_count=flags["fallback_count"],
         fallback_window_s=flags["fallback_window"],
         denied_source=_denied_source(flags.get("denied_source"), settings),
+        log=attempt_log(flags),
     )
 
 

@@ -9,7 +9,7 @@ from ..arrivals import RateProfile, parse_duration
 from ..checks.result import CheckResult
 from ..engine import Engine, EngineOptions
 from ..errors import ConfigError
-from ..load import LoadPlan, run_share, run_workers, worker_options, worker_settings
+from ..load import LoadPlan, logged, run_share, run_workers, worker_options, worker_settings
 from ..metrics import Metrics
 from ..report import LoadReport, load_report
 from ..report.shard import ShardResult
@@ -17,7 +17,7 @@ from ..scenario import Expectation, observe
 from ..settings import RunOptions, Settings, TrafficSettings, build_settings, validate_flags
 from ..signals import SIGNALS, StopSignals
 from .flags import Flags, settings_flags
-from .payload import payload_control
+from .payload import attempt_log, payload_control
 from .sharding import UNSHARDED, Sharding, http_client, senders, shard_result
 
 
@@ -81,7 +81,7 @@ class LoadJob:
         plan = LoadPlan(
             profile, seconds, traffic, workers, graceful_stop, shard=sharding.shard,
             start_at=sharding.start_at, start_tolerance_s=sharding.tolerance_s,
-            payload=payload_control(flags, settings.flow),
+            payload=payload_control(flags, settings.flow), attempt_log=attempt_log(flags),
         )  # fmt: skip
         options = EngineOptions(grace_s=grace, seed=traffic.seed, http_client=http_client(flags))
         return cls(settings, plan, thresholds, options, sharding)
@@ -99,7 +99,8 @@ class LoadJob:
     def engine(self) -> Engine:
         """The engine of a one-worker load test (more workers each make their own)."""
         options = worker_options(self.options, self.plan, 0)
-        return Engine(worker_settings(self.settings, self.plan, 0), options=options)
+        mine = worker_settings(self.settings, self.plan, 0)
+        return Engine(mine, options=options, observer=logged(self.plan, mine))
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,9 @@ SHARED = {q.name: q for q in (
       "stdin), cycling when there are fewer ids than processes."),
     p("bodies", Path | None, help="Send these bodies as they are, one JSON object per line, "
       "one process each, in order."),
+    p("log", Path | None, help="Write one JSON line per attempt here, as it happens ('-': "
+      "stdout): what was sent, what came back, each notification's final outcome. No secret "
+      "is written. 'webhook-sim replay' re-sends from it."),
     p("ray", bool, help="Run the shards on a Ray cluster, one per node where it can, start "
       "them together and merge their results (pip install 'webhook-sim[ray]').",
       default=False),
@@ -155,13 +158,13 @@ SEND = (*TARGET, *AUTH, *PAYLOAD,
     p("process_id", Str, help="Process UUID. Default: random."),
     "set", "unset",
     S["bodies"].but(help="Send this body as it is: a file of one JSON object (one line)."),
-    *RETRY, "seed", *HTTP, "source_address")
+    *RETRY, "seed", *HTTP, "log", "source_address")
 
 RUN = (
     Param("scenario", Path | None, (), "A scenario file (scenarios/*.yaml); flags override its "
           "settings.", None),
     *TARGET, *AUTH, *PAYLOAD, "count", *TRAFFIC, *OVERRIDES, *THROTTLE, *RETRY, "seed", *HTTP,
-    "source_address", "report_json",
+    "source_address", "report_json", "log",
     p("junit", Path | None, help="With a scenario: JUnit XML, one testcase per expectation."),
     "grace",
     p("progress_every", Float, help="Seconds between progress lines when not on a terminal. "
@@ -172,7 +175,7 @@ CHECK = (*TARGET, *AUTH, "flow",
     S["timeout"].but(help="The platform's timeout: p99 latency must stay below it. Default: 10."),
     *HTTP, "source_address", "seed",
     p("junit", Path | None, help="Write a JUnit XML report to this file."),
-    "report_json",
+    "report_json", "log",
     p("list_checks", bool, "--list", help="List the checks, one line each, and exit.",
       default=False),
     p("only", list[str] | None, help="Run only this check (repeatable)."),
@@ -201,7 +204,7 @@ LOAD = (*TARGET, *AUTH, *PAYLOAD,
     p("duration", str, "--duration", "-d", help="How long: 10, 10s, 2m, 1h.", default="10s"),
     p("ramp", Str, help="A rate profile TIME:RATE,... e.g. 0:50,30s:2000,60s:2000 (no --rate)."),
     "workers", "concurrency", "adaptive", *TRAFFIC, *OVERRIDES, *RETRY, "seed", *HTTP,
-    "source_address", "report_json",
+    "source_address", "report_json", "log",
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE, e.g. 'response_p99_ms<300' "
       "(repeatable): any unmet threshold exits 1."),
@@ -220,6 +223,18 @@ MERGE = (
     p("report_html", Path | None, help="Write a self-contained HTML report (load shards)."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE (repeatable). Default: the "
       "thresholds (load) or the scenario (run) the shards were given."))
+
+REPLAY = (
+    Param("source", Path, (), "An attempt log (--log) or a receiver recording (--record).", ...),
+    p("only", str, help="Which notifications: failed (not delivered), exhausted, delivered, "
+      "all.", default="failed"),
+    S["url"].but(help="Where to send them. Default: the URL the attempt log names."),
+    "config", *AUTH, *RETRY, "concurrency", "adaptive", "max_rate", *HTTP, "source_address",
+    p("keep_timing", bool, help="Keep the recorded spacing between first sends.", default=False),
+    p("rate", Float, help="Pace the sends at this many per second instead."),
+    p("print_curl", bool, help="Print one curl command per notification (credentials from "
+      "the environment) and send nothing.", default=False),
+    "report_json", "log", "grace")
 
 REPORT = (
     Param("source", Path, (), "A JSON report saved by load --report-json.", ...),

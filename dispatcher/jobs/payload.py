@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import attemptlog, outfiles
 from ..errors import ConfigError
 from ..overrides import Edit, PayloadControl, read_bodies, read_process_ids
 from ..payloads import by_client_payload, by_unico_payload
@@ -33,3 +34,12 @@ def payload_control(flags: Flags, flow: str) -> PayloadControl:
         read_process_ids(ids_file) if ids_file is not None else (),
         read_bodies(bodies_file, flow) if bodies_file is not None else (),
     )
+
+
+def attempt_log(flags: Flags) -> Path | None:
+    """--log: checked, and emptied, before the run; every sender then appends to it."""
+    path: Path | None = flags.get("log")
+    if path is not None:
+        outfiles.check_target(path, "--log")
+        attemptlog.start(path)
+    return path

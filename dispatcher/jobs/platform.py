@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,10 @@ class PlatformJob:
     config: Any  # PlatformConfig: imported with the platform, only when one is started
     host: str = "127.0.0.1"
     port: int = 8000
+
+    def listening(self, url: str) -> str:
+        return (f"platform listening on {url} (token: POST {url}/oauth2/token); webhooks to "
+                f"{self.settings.url}; Ctrl-C to stop")  # fmt: skip
 
     @classmethod
     def from_flags(cls, flags: Flags) -> PlatformJob:
@@ -113,3 +118,14 @@ async def serve(
         running.platform.report(),
         interrupted=first.name if first else None,
     )
+
+
+def stopping(first: signal.Signals | None) -> str:
+    name = first.name if first else "signal"
+    return f"{name}: stopping; queued notifications get up to 5 s (again to stop now)"
+
+
+def summary_line(report: PlatformReport) -> str:
+    s = report.platform.summary
+    return (f"{s.processes} processes, {s.finished} finished; {s.webhook_missed} missed a "
+            f"webhook, {s.missed_and_polled} of those were polled")  # fmt: skip

@@ -10,7 +10,15 @@ from typing import Any
 from ..checks.result import CheckResult
 from ..engine import Engine, EngineOptions
 from ..errors import ConfigError
-from ..load import LoadPlan, WorkersOutcome, run_share, run_workers, worker_options, worker_settings
+from ..load import (
+    LoadPlan,
+    WorkersOutcome,
+    logged,
+    run_share,
+    run_workers,
+    worker_options,
+    worker_settings,
+)
 from ..metrics import Metrics
 from ..report import RunReport, run_report, scenario_section
 from ..report.shard import ShardResult
@@ -19,7 +27,7 @@ from ..settings import RunOptions, Settings, TrafficSettings, build_settings, va
 from ..signals import SIGNALS, StopSignals
 from ..transport import HttpClient
 from .flags import Flags, settings_flags
-from .payload import payload_control
+from .payload import attempt_log, payload_control
 from .sharding import UNSHARDED, Sharding, http_client, senders, shard_result
 
 _TRAFFIC_FLAGS = {"count": "count", "duplicates": "duplicates", "reorder": "reorder",
@@ -70,7 +78,7 @@ class RunJob:
         plan = LoadPlan(
             None, None, traffic, senders(flags, settings, sharding.shard), None,
             count=traffic.count, shard=sharding.shard, start_at=sharding.start_at,
-            start_tolerance_s=sharding.tolerance_s, payload=payload,
+            start_tolerance_s=sharding.tolerance_s, payload=payload, attempt_log=attempt_log(flags),
         )  # fmt: skip
         return cls(settings, traffic, options, scenario, path, plan, sharding, http_client(flags))
 
@@ -87,7 +95,8 @@ class RunJob:
     def engine(self) -> Engine:
         """The engine of a one-worker run (more workers each make their own)."""
         options = worker_options(self.engine_options(), self.split, 0)
-        return Engine(worker_settings(self.settings, self.split, 0), options=options)
+        mine = worker_settings(self.settings, self.split, 0)
+        return Engine(mine, options=options, observer=logged(self.split, mine))
 
 
 @dataclass(frozen=True)

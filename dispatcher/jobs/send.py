@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ..attemptlog import AttemptLog
 from ..contract import STATE_FINISHED
 from ..engine import Engine, EngineOptions, Observer, Outcome
 from ..errors import ConfigError
@@ -13,7 +16,7 @@ from ..payloads import PayloadFactory, notification
 from ..settings import SendOptions, Settings, build_settings, validate_flags
 from ..traffic import given_body
 from .flags import Flags, settings_flags
-from .payload import payload_control
+from .payload import attempt_log, payload_control
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class SendJob:
     payload: dict[str, Any]
     seed: int | None = None
     body: bytes | None = None  # --bodies: sent byte for byte
+    log: Path | None = None  # --log
 
     @classmethod
     def from_flags(cls, flags: Flags) -> SendJob:
@@ -50,12 +54,14 @@ class SendJob:
                 raise ConfigError(f"--bodies = {flags['bodies']}: {len(control.bodies)} bodies; "
                                   "send sends one (run --bodies sends them all)")  # fmt: skip
             return cls(settings, given_body(control.bodies[0]).payload, flags.get("seed"),
-                       control.bodies[0])  # fmt: skip
+                       control.bodies[0], attempt_log(flags))  # fmt: skip
         if control.edit is not None:
             payload = control.edit.apply(payload)
-        return cls(settings, payload, flags.get("seed"))
+        return cls(settings, payload, flags.get("seed"), None, attempt_log(flags))
 
     def engine(self, observer: Observer | None = None) -> Engine:
+        if self.log is not None:
+            observer = AttemptLog.of(self.log, self.settings, other=observer)
         return Engine(self.settings, options=EngineOptions(seed=self.seed), observer=observer)
 
 
@@ -69,6 +75,15 @@ class SendResult:
     @property
     def delivered(self) -> bool:
         return self.outcome == "delivered"
+
+    def verdict(self, stopped_by: signal.Signals | None) -> tuple[str, int]:
+        """The line `send` ends with, and its exit code."""
+        tried = f"after {self.attempts} attempt(s)"
+        if stopped_by is not None:
+            return f"interrupted by {stopped_by.name} {tried}", 128 + int(stopped_by)
+        if self.delivered:
+            return f"[green]delivered[/green] {tried}", 0
+        return f"[red]not delivered[/red] {tried}", 1
 
 
 async def send(job: SendJob, engine: Engine | None = None) -> SendResult:

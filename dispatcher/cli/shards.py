@@ -1,8 +1,10 @@
-"""`webhook-sim merge`: the shards of one run as one report, judged once."""
+"""`webhook-sim merge` (the shards of one run as one report, judged once) and `webhook-sim plan`
+(one run or load split over N machines that start together: `dispatcher.jobs.plan`)."""
 
 from __future__ import annotations
 
 from ..jobs import params
+from ..jobs.plan import PLAN
 from .app import app
 from .declare import Flags, command
 from .output import Outputs, merged
@@ -25,3 +27,12 @@ def merge(flags: Flags) -> int:
         thresholds=flags["expect"] or (),
     )
     return merged(out, outcome)
+
+
+@command(app, PLAN)
+def plan(flags: Flags) -> int:
+    """Print a plan that splits one run or load (after --) over N machines starting together."""
+    from ..jobs.emitters import plan_text
+
+    print(plan_text(flags), end="")
+    return 0
