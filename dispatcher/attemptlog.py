@@ -9,6 +9,7 @@ No secret is written: the auth scheme is named, never valued, and every line is 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -55,6 +56,11 @@ class AttemptLog:
         self._fd = os.open(path.resolve(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666) if (
             fd is None) else fd  # fmt: skip
         self._url, self._auth, self._other = url, auth, other
+        # A name for each notification that no other shares, even when two carry the same
+        # body (cycled --process-ids, --bodies in a load): this sender's pid and a count. Kept
+        # only until the notification's final outcome: memory stays flat.
+        self._numbers: dict[int, str] = {}
+        self._count = itertools.count(1)
         if self._own:  # closed with the log, whoever holds it last (an engine, a check)
             weakref.finalize(self, os.close, self._fd)
 
@@ -67,10 +73,19 @@ class AttemptLog:
         data = json.dumps(REDACTOR.scrub_tree(line), ensure_ascii=False) + "\n"
         os.write(self._fd, data.encode("utf-8"))
 
-    def _line(self, note: Notification, attempt: int) -> dict[str, Any]:
+    def _number(self, note: Notification, final: bool) -> str:
+        number = self._numbers.get(id(note)) or f"{os.getpid()}-{next(self._count)}"
+        if final:
+            self._numbers.pop(id(note), None)
+        else:
+            self._numbers[id(note)] = number
+        return number
+
+    def _line(self, note: Notification, attempt: int, final: bool) -> dict[str, Any]:
         now = time.time()
         return {
             "log": LOG_KIND,
+            "n": self._number(note, final),
             "time": datetime.fromtimestamp(now, UTC)
             .isoformat(timespec="microseconds")
             .replace("+00:00", "Z"),
@@ -89,7 +104,7 @@ class AttemptLog:
     def on_attempt(
         self, note: Notification, result: AttemptResult, retry_in_s: float | None
     ) -> None:
-        line = self._line(note, result.number)
+        line = self._line(note, result.number, final=retry_in_s is None)
         line.update(
             outcome=result.outcome,
             latency_ms=round(result.latency_s * 1000, 3),
@@ -104,7 +119,7 @@ class AttemptLog:
 
     def on_final(self, note: Notification, outcome: Outcome, attempts: int) -> None:
         if outcome == "cancelled":  # the others came with their last attempt
-            line = self._line(note, attempts)
+            line = self._line(note, attempts, final=True)
             line.update(outcome="cancelled", latency_ms=None, retry_in_s=None,
                         body=note.body.decode("utf-8", "replace"), response="",
                         final="cancelled")  # fmt: skip

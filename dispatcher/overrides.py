@@ -101,7 +101,9 @@ class Edit:
         try:
             self.apply(full, strict=True)
         except ValueError as exc:
-            flag = "--unset" if "unset" in str(exc) else "--set"
+            path = str(exc).split(":", 1)[0]
+            removed = any(c.remove and ".".join(c.path) == path for c in self.changes)
+            flag = "--unset" if removed or "unset" in str(exc) else "--set"
             raise ConfigError(f"{flag}: {exc} (a {flow} body has: {', '.join(full)})") from None
 
 

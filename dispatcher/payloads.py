@@ -65,13 +65,18 @@ def notification(
     reordered: bool = False,
     unknown: bool = False,
 ) -> Notification:
-    if "processId" in payload:
-        process_id = str(payload["processId"])
-        key = f"{payload['state']}/{payload.get('result', '')}"
-    else:
-        process_id = str(payload["id"])
-        key = str(payload["status"])
+    process_id, key = names(payload)
     return Notification(process_id, key, payload, encode(payload), duplicate, reordered, unknown)
+
+
+def names(payload: Any) -> tuple[str, str]:
+    """The process id and the status key a body carries, as reports name it. A body the user
+    changed (--unset, --bodies) may lack a field: it is still sent, under the name it has."""
+    if not isinstance(payload, dict):
+        return "", ""
+    if "processId" in payload:
+        return str(payload["processId"]), f"{payload.get('state', '')}/{payload.get('result', '')}"
+    return str(payload.get("id", "")), str(payload.get("status", ""))
 
 
 class PayloadFactory:

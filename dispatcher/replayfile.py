@@ -2,8 +2,8 @@
 (`receiver --record`) holds, selected by how they ended, in the order they were first sent.
 
 A log's notification ended delivered, exhausted, or cancelled (or has no final line: the run
-was killed first, and it counts as failed). A recording has no attempts: a request answered
-2xx was delivered, any other answer (or none) failed.
+was killed first, and it counts as failed). A recording has no attempts: requests with the same
+body are one notification (its retries), delivered once one of them was answered 2xx.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def _from_log(source: Path, lines: list[tuple[int, dict[str, Any]]], only: Only)
     url = None
     for number, line in lines:
         try:
-            key, body, final = str(line["notification"]), line["body"], line.get("final")
+            key = str(line.get("n") or line["notification"])
+            body, final = line["body"], line.get("final")
             sent = float(line["t_s"]) - float(line.get("latency_ms") or 0) / 1000
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"{source}:{number}: not a line of an attempt log (--log)") from None
@@ -93,23 +94,26 @@ def _from_log(source: Path, lines: list[tuple[int, dict[str, Any]]], only: Only)
 
 
 def _from_recording(source: Path, lines: list[tuple[int, dict[str, Any]]], only: Only) -> Selected:
-    chosen: list[tuple[float, bytes]] = []
-    seen = 0
+    """A recording's notifications: the same body sent again (a retry) is the same
+    notification, delivered once any request of it got a 2xx."""
+    found: dict[str, list[Any]] = {}  # body -> [first received, delivered]
     for number, line in lines:
         path = str(line.get("path", ""))
         if line.get("method") != "POST" or path.startswith(_NOT_NOTIFICATIONS):
             continue
         if "body" not in line:
             continue  # not received whole (413, 408): nothing to send again
-        seen += 1
         status = (line.get("answer") or {}).get("status")
-        final = "delivered" if isinstance(status, int) and 200 <= status < 300 else "exhausted"
-        if _wanted(final, only):
-            try:
-                chosen.append((float(line["t_s"]), str(line["body"]).encode()))
-            except (KeyError, TypeError, ValueError):
-                raise ConfigError(
-                    f"{source}:{number}: not a line of a receiver recording"
-                ) from None
-    return Selected("receiver recording", tuple(b for _, b in chosen),
-                    tuple(t for t, _ in chosen), None, seen)  # fmt: skip
+        try:
+            at, body = float(line["t_s"]), str(line["body"])
+        except (KeyError, TypeError, ValueError):
+            problem = f"{source}:{number}: not a line of a receiver recording"
+            raise ConfigError(problem) from None
+        entry = found.setdefault(body, [at, False])
+        entry[1] = entry[1] or (isinstance(status, int) and 200 <= status < 300)
+    chosen = sorted(
+        ((at, body) for body, (at, delivered) in found.items()
+         if _wanted("delivered" if delivered else "exhausted", only)),
+    )  # fmt: skip
+    return Selected("receiver recording", tuple(b.encode() for _, b in chosen),
+                    tuple(t for t, _ in chosen), None, len(found))  # fmt: skip

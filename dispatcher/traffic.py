@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .contract import STATE_FINISHED, Flow, PayloadProfile
 from .overrides import NO_PAYLOAD, Edit, PayloadControl
-from .payloads import Notification, PayloadFactory, notification
+from .payloads import Notification, PayloadFactory, names, notification
 from .settings import Settings, TrafficSettings
 
 # How a by-Client process ends, weighted as a realistic mix (most complete; some pass through
@@ -144,9 +144,14 @@ class TrafficPlan:
 
 
 def given_body(body: bytes) -> Notification:
-    """A body the user gave (`--bodies`), sent byte for byte."""
-    note = notification(json.loads(body))
-    return Notification(note.process_id, note.key, note.payload, body)
+    """A body the user gave (`--bodies`, or one replayed), sent byte for byte, whatever it is:
+    a replayed recording may hold what a receiver refused (not JSON, not a notification)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        payload = None
+    process_id, key = names(payload)
+    return Notification(process_id, key, payload if isinstance(payload, dict) else {}, body)
 
 
 def _changed(note: Notification, process_id: str | None, edit: Edit | None) -> Notification:

@@ -167,3 +167,17 @@ def test_edit_check_names_the_fields_a_body_has() -> None:
     assert edit is not None
     with pytest.raises(ConfigError, match=r"a by-client body has: id, status"):
         edit.check({"id": "x", "status": 3}, "by-client")
+
+
+@pytest.mark.parametrize("argv", [["--unset", "state"], ["--unset", "processId"],
+                                  ["--flow", "by-client", "--unset", "status"]])  # fmt: skip
+async def test_a_body_without_the_fields_reports_name_it_by_is_still_sent(
+    recorder: tuple[Recorder, str], argv: list[str]
+) -> None:
+    rec, url = recorder
+    flags = dict(zip(argv[::2], argv[1::2], strict=True))
+    result = await webhook_sim.run(
+        url, count=3, seed=1, unset=[flags["--unset"]], flow=flags.get("--flow")
+    )
+    assert result.report.notifications.delivered == 3
+    assert all(flags["--unset"] not in json.loads(b) for b in rec.bodies)

@@ -5,12 +5,14 @@ recording replayed; curl commands that a receiver accepts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -205,3 +207,56 @@ def test_bad_replay_input_is_one_line_and_exit_2(
     assert code == 2, err
     assert err.count("\n") == 1
     assert expected in err
+
+
+async def test_notifications_with_the_same_body_are_replayed_each(
+    receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    """Cycled --process-ids give several notifications one body: the log tells them apart."""
+    rec, url = receiver
+    rec.failing = lambda _: True
+    ids, log = tmp_path / "ids.txt", tmp_path / "a.jsonl"
+    ids.write_text("same-1\nsame-2\nsame-3\n")
+    code, out, err = await cli("run", "--url", url, "--count", "12", "--flow", "by-client",
+                               "--statuses", "3", "--process-ids", str(ids), "--max-attempts",
+                               "1", "--workers", "2", "--log", str(log))  # fmt: skip
+    assert code == 1, out + err
+    rec.bodies.clear()
+    rec.failing = lambda _: False
+    code, out, err = await cli("replay", str(log), "--url", url)
+    assert code == 0, out + err
+    assert len(rec.bodies) == 12
+    assert Counter(json.loads(b)["id"] for b in rec.bodies) == {"same-1": 4, "same-2": 4,
+                                                                 "same-3": 4}  # fmt: skip
+
+
+async def test_a_recording_with_what_the_receiver_refused_replays_it_as_it_was(
+    receiver_process: Callable[..., str], receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    rec, url = receiver
+    record = tmp_path / "record.jsonl"
+    sandbox = receiver_process("--record", str(record))
+    for body in (b"hello", b'{"processId": "x"}'):
+        request = urllib.request.Request(sandbox, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        with contextlib.suppress(urllib.error.HTTPError):
+            await asyncio.to_thread(urllib.request.urlopen, request, timeout=30)
+    _, out, err = await cli("replay", str(record), "--url", url, "--max-attempts", "1")
+    assert "Traceback" not in err
+    assert sorted(rec.bodies) == sorted([b'{"processId": "x"}', b"hello"]), out + err
+
+
+def test_print_curl_never_writes_a_header_named_like_a_credential(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "a.jsonl"
+    log.write_text(json.dumps({"log": "webhook-sim attempt", "notification": "p/3", "n": "1-1",
+                               "body": '{"id":"p","status":3}', "t_s": 1.0, "final": "exhausted",
+                               "url": "http://127.0.0.1:9/hook"}) + "\n")  # fmt: skip
+    code = main(["replay", str(log), "--print-curl", "-H", "X-Api-Token: tok-12345",
+                 "-H", "X-Trace: visible"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "tok-12345" not in out
+    assert "X-Trace: visible" in out
+    assert "add -H 'X-Api-Token: ...' yourself" in out

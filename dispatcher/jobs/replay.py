@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from .. import USER_AGENT
+from ..credentials import is_secret_header
 from ..engine import Engine, EngineOptions
 from ..errors import ConfigError
 from ..replayfile import ONLY, Only, Selected, read_replay
@@ -43,8 +45,9 @@ class ReplayJob:
                               "which names no URL")  # fmt: skip
         rate: float | None = flags.get("rate")
         if rate is not None:
-            if flags.get("keep_timing"):
-                raise ConfigError("--rate and --keep-timing do not go together: pick one pace")
+            if flags.get("keep_timing") or flags.get("max_rate") is not None:
+                other = "--keep-timing" if flags.get("keep_timing") else "--max-rate"
+                raise ConfigError(f"--rate and {other} do not go together: pick one pace")
             given["max_rate"] = rate
         settings = build_settings(config=flags.get("config"), flags=given)
         options = validate_flags(RunOptions, {"grace_s": flags.get("grace")})
@@ -55,6 +58,8 @@ class ReplayJob:
     def describe(self) -> str:
         s, n = self.selected, len(self.selected.bodies)
         pace = "at their recorded spacing" if self.keep_timing else "as fast as allowed"
+        if self.settings.max_rate is not None:
+            pace = f"at most {self.settings.max_rate:g}/s"
         return (f"replay {n} of the {s.seen} notifications of the {s.kind} to {self.settings.url}"
                 f", {pace}")  # fmt: skip
 
@@ -85,9 +90,13 @@ def curl_script(job: ReplayJob) -> str:
     it; credentials come from the environment (WEBHOOK_SIM_*), never written out."""
     s, auth = job.settings, job.settings.auth
     lines = ["#!/bin/sh", f"# {job.describe()}", "set -eu"]
-    head = ["curl", "-sS", "-X", "POST", "-H", "Content-Type: application/json"]
+    head = ["curl", "-sS", "--fail-with-body", "-X", "POST", "-H", f"User-Agent: {USER_AGENT}",
+            "-H", "Content-Type: application/json"]  # fmt: skip
     for name, value in s.headers:
-        head += ["-H", f"{name}: {value}"]
+        if is_secret_header(name):  # named like a credential: never written out
+            lines.append(f"# add -H '{name}: ...' yourself: a credential is never written")
+        else:
+            head += ["-H", f"{name}: {value}"]
     secret = ""
     if auth.type == "basic":
         lines.append("# needs WEBHOOK_SIM_BASIC=USER:PASS in the environment")

@@ -172,7 +172,7 @@ class GuardedSite(web.BaseSite):
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self._bound}"
+        return f"http://{url_host(self._host)}:{self._bound}"
 
     async def start(self) -> None:
         await super().start()
@@ -228,4 +228,9 @@ async def serve(
         await runner.cleanup()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = runner.addresses[0][1] if runner.addresses else port
-    return Served(runner, f"http://{host}:{bound}", gate)
+    return Served(runner, f"http://{url_host(host)}:{bound}", gate)
+
+
+def url_host(host: str) -> str:
+    """A host as a URL writes it: an IPv6 address in brackets (http://[::1]:8080)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
