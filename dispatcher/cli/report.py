@@ -1,10 +1,10 @@
-"""`webhook-sim report`: a saved JSON load report as a self-contained HTML page."""
+"""`webhook-sim report`: a saved JSON report as a self-contained HTML page, or against a
+baseline (`dispatcher.report.compare`)."""
 
 from __future__ import annotations
 
-from ..html import render
 from ..jobs import params
-from ..report import read_load_report
+from ..report.compare import report_command
 from .app import app
 from .declare import Flags, command
 from .output import Outputs
@@ -12,7 +12,7 @@ from .output import Outputs
 
 @command(app, params.REPORT)
 def report(flags: Flags) -> int:
-    """Render a saved JSON load report as a self-contained HTML page."""
+    """Render a saved JSON load report as HTML (--html), and/or compare it with a baseline
+    (--compare). Exit 0 done (none worse), 1 a metric worse beyond --tolerance, 2 bad input."""
     out = Outputs(html=flags["html"])
-    out.save("html", render(read_load_report(flags["source"])), "HTML report")
-    return 0
+    return report_command(out, flags["source"], flags["compare"], flags["tolerance"])

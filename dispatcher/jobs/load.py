@@ -4,11 +4,13 @@ thresholds."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..arrivals import RateProfile, parse_duration
 from ..checks.result import CheckResult
 from ..engine import Engine, EngineOptions
 from ..errors import ConfigError
+from ..hdrlog import check_target, write_hdr_log
 from ..load import LoadPlan, logged, run_share, run_workers, worker_options, worker_settings
 from ..metrics import Metrics
 from ..report import LoadReport, load_report
@@ -60,6 +62,7 @@ class LoadJob:
     thresholds: tuple[Expectation, ...]
     options: EngineOptions
     sharding: Sharding = UNSHARDED
+    hdr_log: Path | None = None  # --hdr-log: the interval log, written by `_result`
 
     @classmethod
     def from_flags(cls, flags: Flags) -> LoadJob:
@@ -84,7 +87,8 @@ class LoadJob:
             payload=payload_control(flags, settings.flow), attempt_log=attempt_log(flags),
         )  # fmt: skip
         options = EngineOptions(grace_s=grace, seed=traffic.seed, http_client=http_client(flags))
-        return cls(settings, plan, thresholds, options, sharding)
+        hdr_log = check_target(flags.get("hdr_log"))
+        return cls(settings, plan, thresholds, options, sharding, hdr_log)
 
     def describe(self) -> str:
         plan, s = self.plan, self.settings
@@ -156,6 +160,7 @@ def _result(
         workers_failed=failed,
         thresholds=verdicts,
     )
+    write_hdr_log(job.hdr_log, metrics, job.sharding.start_at)
     shard = None
     if job.sharding.out is not None:
         judged = {"thresholds": [t.text for t in job.thresholds]}

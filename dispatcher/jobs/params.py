@@ -92,6 +92,9 @@ SHARED = {q.name: q for q in (
     p("throttle_threshold", Float, help="Failure rate that cuts the limit. Default: 0.2."),
     p("throttle_decrease", Float, help="Factor the limit is cut by. Default: 0.5."),
     p("report_json", Path | None, help="Write the JSON report to this file."),
+    p("hdr_log", Path | None, help="Write the response-time histograms here in HdrHistogram's "
+      "interval log format (one interval per second, tagged response; the whole run's tagged "
+      "run-response and run-service): for HdrHistogram's own tools."),
     p("grace", float, help="Seconds in-flight requests may finish after Ctrl-C.", default=2.0),
     p("host", str, help="Address to listen on.", default="127.0.0.1"),
     p("port", int, help="Port to listen on (0: any free).", default=8080),
@@ -164,7 +167,7 @@ RUN = (
     Param("scenario", Path | None, (), "A scenario file (scenarios/*.yaml); flags override its "
           "settings.", None),
     *TARGET, *AUTH, *PAYLOAD, "count", *TRAFFIC, *OVERRIDES, *THROTTLE, *RETRY, "seed", *HTTP,
-    "source_address", "report_json", "log",
+    "source_address", "report_json", "hdr_log", "log",
     p("junit", Path | None, help="With a scenario: JUnit XML, one testcase per expectation."),
     "grace",
     p("progress_every", Float, help="Seconds between progress lines when not on a terminal. "
@@ -204,7 +207,7 @@ LOAD = (*TARGET, *AUTH, *PAYLOAD,
     p("duration", str, "--duration", "-d", help="How long: 10, 10s, 2m, 1h.", default="10s"),
     p("ramp", Str, help="A rate profile TIME:RATE,... e.g. 0:50,30s:2000,60s:2000 (no --rate)."),
     "workers", "concurrency", "adaptive", *TRAFFIC, *OVERRIDES, *RETRY, "seed", *HTTP,
-    "source_address", "report_json", "log",
+    "source_address", "report_json", "hdr_log", "log",
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE, e.g. 'response_p99_ms<300' "
       "(repeatable): any unmet threshold exits 1."),
@@ -237,8 +240,12 @@ REPLAY = (
     "report_json", "log", "grace")
 
 REPORT = (
-    Param("source", Path, (), "A JSON report saved by load --report-json.", ...),
-    p("html", Path, help="Where to write the HTML report.", default=...))
+    Param("source", Path, (), "A JSON report saved by load (or run) --report-json.", ...),
+    p("html", Path | None, help="Write the HTML report (of a load report) here."),
+    p("compare", Path | None, help="A baseline report of the same kind: print both side by "
+      "side and exit 1 when SOURCE is worse beyond --tolerance."),
+    p("tolerance", str, help="How much worse than the baseline a metric may be: 10% or 0.1.",
+      default="10%"))
 
 PLATFORM = (
     p("webhook_url", Str, help="Where the platform sends notifications (your app)."),

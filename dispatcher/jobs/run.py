@@ -10,6 +10,7 @@ from typing import Any
 from ..checks.result import CheckResult
 from ..engine import Engine, EngineOptions
 from ..errors import ConfigError
+from ..hdrlog import check_target, write_hdr_log
 from ..load import (
     LoadPlan,
     WorkersOutcome,
@@ -44,6 +45,7 @@ class RunJob:
     plan: LoadPlan | None = None  # how the count splits over workers and shards
     sharding: Sharding = UNSHARDED
     http_client: HttpClient = "lean"
+    hdr_log: Path | None = None  # --hdr-log: the interval log, written by `judged`
 
     @classmethod
     def from_flags(cls, flags: Flags) -> RunJob:
@@ -80,7 +82,9 @@ class RunJob:
             count=traffic.count, shard=sharding.shard, start_at=sharding.start_at,
             start_tolerance_s=sharding.tolerance_s, payload=payload, attempt_log=attempt_log(flags),
         )  # fmt: skip
-        return cls(settings, traffic, options, scenario, path, plan, sharding, http_client(flags))
+        hdr_log = check_target(flags.get("hdr_log"))
+        return cls(settings, traffic, options, scenario, path, plan, sharding, http_client(flags),
+                   hdr_log)  # fmt: skip
 
     @property
     def split(self) -> LoadPlan:
@@ -155,6 +159,7 @@ async def judged(job: RunJob, metrics: Metrics, failed: tuple[str, ...]) -> RunR
         metrics, job.settings, traffic=job.traffic, interrupted=interrupted, scenario=scenario,
         workers=job.split.workers, workers_failed=failed,
     )  # fmt: skip
+    write_hdr_log(job.hdr_log, metrics, job.sharding.start_at)
     shard = None
     if job.sharding.out is not None:
         shard = shard_result(

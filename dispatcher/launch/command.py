@@ -83,6 +83,9 @@ def launch_and_merge(
         if flags.get(name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} does not go with --ray: the launcher "
                               "gives every shard its own")  # fmt: skip
+    if flags.get("hdr_log") is not None:  # each shard would write its own on its own node
+        raise ConfigError("--hdr-log does not go with --ray yet: give it to shards run with "
+                          "--shard K/N, one log each")  # fmt: skip
     validate({**flags, "ray": False, "shards": None})
     args, env = shard_command(params, flags)
     from .ray import launch
