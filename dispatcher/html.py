@@ -1,7 +1,11 @@
-"""A load report as one self-contained HTML page: inline SVG charts, no script, no network.
+"""A load report as one self-contained HTML page: run metadata and a verdict, hand-written SVG
+charts (`dispatcher.htmlcharts`), tables; nothing fetched from anywhere.
 
-The report's JSON is embedded too (`<script type="application/json" id="report">`), so the page
-is both the picture and the data.
+The page's Content-Security-Policy forbids every request (`default-src 'none'`): opened from
+a file or a mail, it stays offline. Its one inline script only records, into `<body data-*>`,
+errors and blocked requests and how many data marks each chart drew (what the browser test
+reads). The report's JSON is embedded too (`<script type="application/json" id="report">`),
+so the page is both the picture and the data.
 """
 
 from __future__ import annotations
@@ -10,131 +14,230 @@ import html
 import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from .report.model import LoadReport, Second, as_json
-
-WIDTH, HEIGHT, PAD = 760, 220, 44
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
-
-
-def _series(timeline: Sequence[Second], key: str) -> list[tuple[float, float]]:
-    points = ((p.t, getattr(p, key)) for p in timeline)
-    return [(float(t), float(v)) for t, v in points if v is not None]
+from .htmlcharts import latency_figure, rate_figure, spectrum_figure, throttle_figure
+from .htmlcharts.svg import number as fmt
+from .report.model import LoadReport, as_json
 
 
-def line_chart(title: str, unit: str, series: dict[str, list[tuple[float, float]]]) -> str:
-    """An SVG line chart of named (x, y) series sharing one pair of axes."""
-    points = [pt for values in series.values() for pt in values]
-    if not points:
-        return f"<section><h2>{html.escape(title)}</h2><p>no data</p></section>"
-    x_max = max(x for x, _ in points) or 1.0
-    y_max = max(y for _, y in points) or 1.0
-
-    def sx(x: float) -> float:
-        return PAD + (WIDTH - 2 * PAD) * x / x_max
-
-    def sy(y: float) -> float:
-        return HEIGHT - PAD + (2 * PAD - HEIGHT) * y / y_max
-
-    parts = [
-        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{html.escape(title)}">',
-        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
-        'stroke="#888"/>',
-        f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
-        f'<text x="{PAD - 4}" y="{PAD + 4}" text-anchor="end" font-size="11">{y_max:.4g}</text>',
-        f'<text x="{PAD - 4}" y="{HEIGHT - PAD}" text-anchor="end" font-size="11">0</text>',
-        f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" text-anchor="end" font-size="11">'
-        f"{x_max:g} s</text>",
-        f'<text x="{PAD}" y="{PAD - 10}" font-size="11">{html.escape(unit)}</text>',
-    ]
-    for i, (name, values) in enumerate(series.items()):
-        colour = COLOURS[i % len(COLOURS)]
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in values)
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}">'
-            f"<title>{html.escape(name)}</title></polyline>"
-        )
-        parts.append(
-            f'<text x="{WIDTH - PAD - 140}" y="{PAD + 14 * i}" font-size="11" fill="{colour}">'
-            f"{html.escape(name)}</text>"
-        )
-    parts.append("</svg>")
-    return f"<section><h2>{html.escape(title)}</h2>{''.join(parts)}</section>"
-
-
-def _table(rows: Sequence[tuple[str, Any]]) -> str:
-    body = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
-    )
-    return f"<table>{body}</table>"
-
-
-def _ms(value: Any) -> str:
+def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
-def render(report: LoadReport) -> str:
-    timeline = report.timeline
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _url(value: Any) -> str:
+    """The target URL without user information (its secrets are *** already)."""
+    parts = urlsplit(str(value or ""))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def _date(value: str | None) -> str:
+    return "-" if not value else value.replace("T", " ").replace("Z", " UTC")
+
+
+def _rate(report: LoadReport) -> str:
+    rate = report.rate
+    if rate.model == "closed":
+        return "closed model: as fast as the cap allows"
+    if rate.profile and len({p[1] for p in rate.profile}) > 1:
+        return "ramp " + ", ".join(f"{fmt(p[0])}s:{fmt(p[1])}/s" for p in rate.profile)
+    return f"{fmt(rate.target_per_s or 0)}/s for {fmt(rate.duration_s)} s"
+
+
+def metadata(report: LoadReport) -> list[tuple[str, str]]:
+    settings, shards = report.settings, report.shards
+    auth = settings.get("auth") if isinstance(settings.get("auth"), dict) else {}
+    split = f", {len(shards.merged)} of {shards.count} shards" if shards else ""
+    return [
+        ("webhook-sim", report.tool_version or "-"),
+        ("date", _date(report.generated_at or (shards.start_at if shards else None))),
+        ("duration", f"{report.duration_s:.2f} s (arrivals {report.rate.arrival_window_s:g} s)"),
+        ("target", _url(settings.get("url"))),
+        ("flow", report.traffic.flow),
+        ("auth", str((auth or {}).get("type", "-"))),
+        ("cap", f"{report.throttle.cap} in flight"),
+        ("rate", _rate(report)),
+        ("workers", f"{report.workers}{split}"),
+        ("seed", "-" if report.traffic.seed is None else str(report.traffic.seed)),
+    ]  # fmt: skip
+
+
+def verdict(report: LoadReport) -> str:
+    parts: list[tuple[bool, str]] = []
+    thresholds = report.thresholds or []
+    failed = [t for t in thresholds if t.status == "failed"]
+    if thresholds:
+        parts.append((not failed, f"{len(thresholds) - len(failed)} of {len(thresholds)} "
+                                  "thresholds passed"))  # fmt: skip
+    else:
+        parts.append((True, "no thresholds set"))
+    sender = report.sender
+    parts.append(
+        (
+            not sender.saturated,
+            "sender saturated: the figures may be webhook-sim's limit, not the receiver's"
+            if sender.saturated
+            else "sender kept up",
+        )
+    )
+    parts.append((not sender.throttled, f"throttled (the limit fell to {report.throttle.min_limit})"
+                  if sender.throttled else "not throttled"))  # fmt: skip
+    if report.interrupted:
+        parts.append((False, f"interrupted by {report.interrupted}"))
+    if report.workers_failed:
+        parts.append((False, f"workers failed: {', '.join(report.workers_failed)}"))
+    ok = all(good for good, _ in parts)
+    spans = "".join(f'<span class="{"good" if good else "bad"}">{_e(text)}</span>'
+                    for good, text in parts)  # fmt: skip
+    head = "PASS" if ok else "ATTENTION" if not failed else "FAIL"
+    return f'<p class="verdict {"good" if ok else "bad"}"><b>{head}</b>{spans}</p>'
+
+
+def _outcome_class(name: str) -> str:
+    return f"{name[0]}xx" if name.isdigit() and len(name) == 3 else "error"
+
+
+def tables(report: LoadReport) -> str:
+    out = []
+    if report.thresholds:
+        rows = [(t.name, t.status, "; ".join(t.evidence) or t.message, t.description)
+                for t in report.thresholds]  # fmt: skip
+        out.append("<h2>Thresholds</h2>" + _table(("threshold", "result", "observed", "meaning"),
+                                                  rows, "thresholds"))  # fmt: skip
+    total = report.attempts.total or 1
+    outcomes = sorted(report.attempts.by_outcome.items(), key=lambda kv: -kv[1])
+    counts = [(k, _outcome_class(k), v, f"{v / total:.1%}") for k, v in outcomes]
+    out.append("<h2>Outcomes</h2>" + _table(("outcome", "class", "attempts", "share"), counts))
     n, rate, sender = report.notifications, report.rate, report.sender
     service, response = report.latency_ms.service, report.latency_ms.response
-    summary = _table(
-        [
-            ("target rate", f"{rate.target_per_s:g} /s" if rate.target_per_s
-                            else "max (closed model)"),
-            ("achieved rate", f"{(rate.achieved_per_s or 0):.1f} /s"),
-            ("queued arrivals", rate.queued),
-            ("notifications", f"{n.scheduled} scheduled, {n.delivered} delivered, "
-                              f"{n.exhausted} exhausted, {n.cancelled} cancelled"),
-            ("attempts by outcome", ", ".join(
-                f"{k}: {v}" for k, v in report.attempts.by_outcome.items()) or "-"),
-            ("service time", "  ".join(
-                f"{k} {_ms(getattr(service, k))}" for k in ("p50", "p90", "p99", "max"))),
-            ("response time (from intended start)", "  ".join(
-                f"{k} {_ms(getattr(response, k))}" for k in ("p50", "p90", "p99", "max"))),
-            ("sender loop lag p99", _ms(sender.loop_lag_ms.p99)),
-            ("sender saturated", "yes" if sender.saturated else "no"),
-            ("workers", report.workers),
-        ]
-    )  # fmt: skip
-    warning = (
-        "<p class=warn>The sender was saturated: these figures may be limited by webhook-sim, "
-        "not by the receiver.</p>"
-        if sender.saturated
-        else ""
+    keys = ("p50", "p90", "p95", "p99", "p99_9", "max")
+    target = f"{rate.target_per_s:.1f} /s" if rate.target_per_s else "max (closed model)"
+    summary = [
+        ("target rate", target),
+        ("attempted rate", f"{(rate.attempted_per_s or 0):.1f} /s"),
+        ("achieved rate", f"{(rate.achieved_per_s or 0):.1f} /s deliveries"),
+        ("queued / dropped / late starts", f"{rate.queued} / {rate.dropped} / {rate.late_starts}"),
+        ("notifications", f"{n.scheduled} scheduled, {n.delivered} delivered, "
+                          f"{n.exhausted} exhausted, {n.cancelled} cancelled"),
+        ("attempts", f"{report.attempts.total} (at most {report.attempts.max_per_notification} "
+                     "for one notification)"),
+        ("service time", "  ".join(f"{k} {_ms(getattr(service, k))}" for k in keys)),
+        ("response time (from the intended start)",
+         "  ".join(f"{k} {_ms(getattr(response, k))}" for k in keys)),
+        ("sender loop lag", f"p50 {_ms(sender.loop_lag_ms.p50)}  p99 {_ms(sender.loop_lag_ms.p99)}"
+                            f"  max {_ms(sender.loop_lag_ms.max)}"),
+        ("sender saturated", f"yes: {sender.message}" if sender.saturated else "no"),
+        ("in flight", f"peak {report.peak_in_flight}, cap {report.throttle.cap}, "
+                      f"lowest limit {report.throttle.min_limit}"),
+    ]  # fmt: skip
+    out.append("<h2>Summary</h2>" + _table(("", ""), summary, "summary"))
+    out.append(
+        "<h2>Settings used</h2>"
+        + _table(("setting", "value"), list(_flat(report.settings)), "settings")
     )
-    charts = [
-        line_chart(
-            "Rate",
-            "per second",
-            {
-                "arrivals": _series(timeline, "arrivals"),
-                "deliveries": _series(timeline, "deliveries"),
-            },
-        ),
-        line_chart("Latency", "p99 response time, ms", {"p99": _series(timeline, "p99_ms")}),
-        line_chart("Throttle", "in-flight limit", {"limit": _series(timeline, "limit")}),
-        line_chart(
-            "Failures", "failed attempts per second", {"failures": _series(timeline, "failures")}
-        ),
-    ]
+    return "".join(out)
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict) and value:
+        return [row for k, v in value.items() for row in _flat(v, f"{prefix}{k}.")]
+    shown = "-" if value is None or value == {} or value == [] else value
+    return [(prefix.rstrip("."), json.dumps(shown) if isinstance(shown, list) else str(shown))]
+
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; padding: 0 1em; color: #222;
+       max-width: 1000px; }
+h1 { font-size: 1.5em; margin: 0 0 .3em; } h2 { font-size: 1.15em; margin: 1.6em 0 .4em; }
+dl.meta { display: grid; grid-template-columns: repeat(auto-fill, minmax(290px, 1fr));
+          gap: .15em 1.2em; margin: .5em 0 1em; }
+dl.meta div { display: flex; gap: .5em; } dl.meta dt { color: #666; min-width: 6.5em; }
+dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+.verdict { padding: .5em .8em; border-radius: 4px; border-left: 6px solid; }
+.verdict.good { background: #eef8f2; border-color: #009E73; }
+.verdict.bad { background: #fdf0ea; border-color: #D55E00; }
+.verdict span { margin-left: 1em; } .verdict span::before { content: "● "; }
+.verdict .good::before { color: #009E73; } .verdict .bad::before { color: #D55E00; }
+svg.figure { max-width: 100%; height: auto; display: block; margin: .5em 0 1em; }
+table { border-collapse: collapse; margin-bottom: 1em; width: 100%; }
+th, td { text-align: left; padding: .2em .8em .2em 0; border-bottom: 1px solid #eee;
+         vertical-align: top; }
+thead th { border-bottom: 1px solid #aaa; } table.summary thead { display: none; }
+table.settings td { font-family: ui-monospace, monospace; font-size: 12px; }
+@media print { body { max-width: none; margin: 0; font-size: 11px; }
+  svg.figure, table, .verdict { break-inside: avoid; } h2 { break-after: avoid; } }
+"""
+
+# First in <head>: records every error and blocked request from then on.
+LISTEN = """(function () {
+  var errors = window.reportErrors = [];
+  function error(what) { errors.push(String(what)); }
+  window.addEventListener("error", function (e) { error(e.message || "failed: " + e.target); },
+                          true);
+  window.addEventListener("unhandledrejection", function (e) { error(e.reason); });
+  document.addEventListener("securitypolicyviolation", function (e) {
+    error("blocked " + e.blockedURI); });
+  var consoleError = console.error;
+  console.error = function () { error([].join.call(arguments, " "));
+                                consoleError.apply(console, arguments); };
+})();"""
+
+# Last in <body>: how many data marks each chart drew, requests made and errors, as data-*.
+PROBE = """(function () {
+  function probe() {
+    document.querySelectorAll("g.chart").forEach(function (chart) {
+      var drawn = 0;
+      chart.querySelectorAll(".series").forEach(function (mark) {
+        var box = mark.getBBox();
+        if (!(box.width > 0 || box.height > 0)) return;
+        drawn += mark.tagName === "polyline" ? mark.points.numberOfItems : 1;
+      });
+      chart.dataset.drawn = drawn;
+    });
+    var body = document.body, errors = window.reportErrors || ["the error listener did not run"];
+    body.dataset.resources = performance.getEntriesByType("resource").length;
+    body.dataset.errors = errors.length;
+    body.dataset.errorText = errors.join(" | ");
+  }
+  probe();
+  window.addEventListener("load", probe);
+})();"""
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+
+
+def render(report: LoadReport) -> str:
+    meta = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in metadata(report))
+    figures = [rate_figure(report), latency_figure(report), spectrum_figure(report),
+               throttle_figure(report)]  # fmt: skip
     data = json.dumps(as_json(report)).replace("</", "<\\/")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>webhook-sim load report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-th, td {{ text-align: left; padding: 0.2em 1em 0.2em 0; border-bottom: 1px solid #eee; }}
-h2 {{ font-size: 1.1em; margin-top: 1.5em; }}
-.warn {{ color: #b00; font-weight: bold; }}
-</style></head>
-<body>
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>webhook-sim load report: {_e(_url(report.settings.get("url")))}</title>
+<script>{LISTEN}</script>
+<style>{STYLE}</style></head>
+<body data-errors="0" data-resources="0">
 <h1>webhook-sim load report</h1>
-<p>{html.escape(str(report.settings.get("url", "")))}</p>
-{warning}
-{summary}
-{"".join(charts)}
+<dl class="meta">{meta}</dl>
+{verdict(report)}
+<p class="hint">Hover a chart for each second's figures. Times are seconds from the start;
+a hatched band is a last second the run covered only in part, drawn at its rate.</p>
+{"".join(figures)}
+{tables(report)}
 <script type="application/json" id="report">{data}</script>
+<script>{PROBE}</script>
 </body></html>
 """

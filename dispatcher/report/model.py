@@ -157,9 +157,21 @@ class Rate(_Model):
     duration_s: float
 
 
+class SpectrumPoint(_Model):
+    """One point of the HDR percentile spectrum (100 is the maximum)."""
+
+    percentile: float
+    service_ms: Ms
+    response_ms: Ms
+
+
 class LoadLatency(_Model):
     service: Summary = Field(description="request sent to answer read")
     response: Summary = Field(description="from the instant the attempt was due (no CO)")
+    spectrum: list[SpectrumPoint] | None = Field(
+        default=None,
+        description="both latencies at the percentiles 0, 50, 75, 87.5, ... 99.999 and 100",
+    )
 
 
 class LagSummary(_Model):
@@ -189,6 +201,9 @@ class Second(_Model):
     failures: int
     limit: int
     p99_ms: Ms
+    p50_ms: Ms = None
+    p90_ms: Ms = None
+    max_ms: Ms = None
 
 
 class LoadReport(_Delivery):
@@ -202,6 +217,10 @@ class LoadReport(_Delivery):
     workers_failed: list[str] | None = None
     thresholds: list[Verdict] | None = None
     shards: Shards | None = None
+    tool_version: str | None = Field(default=None, description="the webhook-sim that built it")
+    generated_at: str | None = Field(
+        default=None, description="when the report was built, RFC 3339 UTC"
+    )
 
 
 class PlatformSummary(_Model):
