@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -11,7 +13,7 @@ from dispatcher.auth import Auth
 from dispatcher.delivery import AttemptResult
 from dispatcher.engine import Engine, EngineOptions, Outcome
 from dispatcher.metrics import Metrics
-from dispatcher.payloads import Notification, PayloadFactory, notification
+from dispatcher.payloads import Notification, PayloadFactory, names, notification
 from dispatcher.report import Trace
 from dispatcher.settings import Settings
 
@@ -93,3 +95,42 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+class Recorder:
+    """A receiver written in the tests, not the sandbox: keeps each body it got and when (wall
+    clock), and answers 200, or 500 to the process ids `failing` says."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[float, bytes]] = []
+        self.failing: Callable[[str], bool] = lambda _: False
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [body for _, body in self.got]
+
+    def take(self) -> list[tuple[float, bytes]]:
+        """What it got so far, forgotten here."""
+        got, self.got = self.got, []
+        return got
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.got.append((time.time(), body))
+        try:
+            process_id, _ = names(json.loads(body))
+        except ValueError:
+            process_id = ""
+        if self.failing(process_id):
+            return web.json_response({"error": "not today"}, status=500)
+        return web.Response(text="ok")
+
+
+@contextlib.asynccontextmanager
+async def recording() -> AsyncIterator[tuple[Recorder, str]]:
+    """A `Recorder` on a free loopback port for the block's duration, and its URL (/hook)."""
+    rec = Recorder()
+    app = web.Application()
+    app.router.add_post("/hook", rec.handle)
+    async with serving(app) as base:
+        yield rec, base + "/hook"

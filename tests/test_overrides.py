@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 import webhook_sim
 from dispatcher.cli import main
@@ -17,7 +16,7 @@ from dispatcher.overrides import Edit, parse_set
 from dispatcher.traffic import TrafficPlan
 
 from .conftest import StartReceiver
-from .helpers import serving
+from .helpers import Recorder, recording
 
 
 def test_values_are_json_when_they_parse_else_text() -> None:
@@ -93,22 +92,10 @@ def test_duplicates_and_reordering_still_happen_with_changes() -> None:
     ]
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.read())
-        return web.Response(text="ok")
-
-
 @pytest.fixture
 async def recorder() -> AsyncIterator[tuple[Recorder, str]]:
-    rec = Recorder()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    async with serving(app) as base:
-        yield rec, base + "/hook"
+    async with recording() as (rec, url):
+        yield rec, url
 
 
 async def test_overrides_and_ids_arrive_as_given(
@@ -142,7 +129,7 @@ async def test_bodies_arrive_byte_for_byte_in_order(
     result = await webhook_sim.run(url, bodies=source, concurrency=1)
     assert result.report.notifications.delivered == 3
     assert rec.bodies == lines
-    rec.bodies.clear()
+    rec.take()
     one = tmp_path / "one.jsonl"
     one.write_bytes(lines[1])
     sent = await webhook_sim.send(url, bodies=one)

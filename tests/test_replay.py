@@ -20,39 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from dispatcher.cli import main
 
-from .helpers import serving
+from .helpers import Recorder, recording
 
 pytestmark = [pytest.mark.e2e]
 SECRET = "integrator:S3cret-pw"
 
 
-class Receiver:
-    """A receiver written here: answers 500 to the process ids it is told to fail."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.failing: Callable[[str], bool] = lambda _: False
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.bodies.append(body)
-        payload = json.loads(body)
-        if self.failing(str(payload.get("processId", payload.get("id")))):
-            return web.json_response({"error": "not today"}, status=500)
-        return web.Response(text="ok")
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    async with serving(app) as base:
-        yield rec, base + "/hook"
+async def receiver() -> AsyncIterator[tuple[Recorder, str]]:
+    async with recording() as (rec, url):
+        yield rec, url
 
 
 async def cli(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -76,7 +56,7 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 async def test_replay_only_failed_sends_exactly_the_failed_set(
-    receiver: tuple[Receiver, str], tmp_path: Path
+    receiver: tuple[Recorder, str], tmp_path: Path
 ) -> None:
     rec, url = receiver
     rec.failing = lambda pid: pid[0] in "01234567"  # about half the processes
@@ -107,7 +87,7 @@ async def test_replay_only_failed_sends_exactly_the_failed_set(
         )
     ]
 
-    rec.bodies.clear()
+    rec.take()
     rec.failing = lambda _: False  # the receiver is fixed
     code, out, err = await cli("replay", str(log), "--basic", SECRET, "--concurrency", "1")
     assert code == 0, out + err
@@ -116,7 +96,7 @@ async def test_replay_only_failed_sends_exactly_the_failed_set(
 
 
 async def test_a_run_killed_with_sigkill_leaves_a_log_that_parses(
-    receiver: tuple[Receiver, str], tmp_path: Path
+    receiver: tuple[Recorder, str], tmp_path: Path
 ) -> None:
     _, url = receiver
     log = tmp_path / "killed.jsonl"
@@ -137,7 +117,7 @@ async def test_a_run_killed_with_sigkill_leaves_a_log_that_parses(
 
 
 async def test_a_recording_replays_against_another_receiver(
-    receiver_process: Callable[..., str], receiver: tuple[Receiver, str], tmp_path: Path
+    receiver_process: Callable[..., str], receiver: tuple[Recorder, str], tmp_path: Path
 ) -> None:
     rec, url = receiver
     record = tmp_path / "record.jsonl"
@@ -158,7 +138,7 @@ async def test_a_recording_replays_against_another_receiver(
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 async def test_print_curl_is_accepted_by_the_sandbox(
-    receiver_process: Callable[..., str], receiver: tuple[Receiver, str], tmp_path: Path
+    receiver_process: Callable[..., str], receiver: tuple[Recorder, str], tmp_path: Path
 ) -> None:
     _, url = receiver
     log = tmp_path / "a.jsonl"
@@ -210,7 +190,7 @@ def test_bad_replay_input_is_one_line_and_exit_2(
 
 
 async def test_notifications_with_the_same_body_are_replayed_each(
-    receiver: tuple[Receiver, str], tmp_path: Path
+    receiver: tuple[Recorder, str], tmp_path: Path
 ) -> None:
     """Cycled --process-ids give several notifications one body: the log tells them apart."""
     rec, url = receiver
@@ -221,7 +201,7 @@ async def test_notifications_with_the_same_body_are_replayed_each(
                                "--statuses", "3", "--process-ids", str(ids), "--max-attempts",
                                "1", "--workers", "2", "--log", str(log))  # fmt: skip
     assert code == 1, out + err
-    rec.bodies.clear()
+    rec.take()
     rec.failing = lambda _: False
     code, out, err = await cli("replay", str(log), "--url", url)
     assert code == 0, out + err
@@ -231,7 +211,7 @@ async def test_notifications_with_the_same_body_are_replayed_each(
 
 
 async def test_a_recording_with_what_the_receiver_refused_replays_it_as_it_was(
-    receiver_process: Callable[..., str], receiver: tuple[Receiver, str], tmp_path: Path
+    receiver_process: Callable[..., str], receiver: tuple[Recorder, str], tmp_path: Path
 ) -> None:
     rec, url = receiver
     record = tmp_path / "record.jsonl"

@@ -10,19 +10,17 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from dispatcher.arrivals import RateProfile
 from dispatcher.metrics import new_histogram, summarize_ms
 from dispatcher.shards import rfc3339
 from dispatcher.traffic import TrafficPlan
 
-from .helpers import serving
+from .helpers import Recorder, recording
 
 pytestmark = [pytest.mark.e2e]
 
@@ -36,26 +34,10 @@ START_IN_S = 5.0
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "idempotency.yaml"
 
 
-@dataclass
-class Recorder:
-    got: list[tuple[float, bytes]] = field(default_factory=list)  # (wall clock, body)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.got.append((time.time(), await request.read()))
-        return web.Response(text="ok")
-
-    def take(self) -> list[tuple[float, bytes]]:
-        got, self.got = self.got, []
-        return got
-
-
 @pytest.fixture
 async def recorder() -> AsyncIterator[tuple[Recorder, str]]:
-    rec = Recorder()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    async with serving(app) as base:
-        yield rec, base + "/hook"
+    async with recording() as (rec, url):
+        yield rec, url
 
 
 async def cli(*argv: str) -> tuple[int, str, str]:
@@ -178,7 +160,7 @@ async def test_a_late_shard_sends_nothing(recorder: tuple[Recorder, str], tmp_pa
     assert code == 1, out + err
     assert "after the start instant" in err
     assert "nothing was sent" in err
-    assert rec.got == []
+    assert rec.bodies == []
     assert not out_file.exists()
 
 

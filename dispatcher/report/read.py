@@ -34,17 +34,22 @@ def kind_of(data: dict[str, Any]) -> str:
     return "load" if "rate" in data else "run"
 
 
+def loads(source: str, text: bytes, what: str) -> Any:
+    """`text` (read from `source`) as JSON, or one line saying why not."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{source}: not a webhook-sim {what} (nested too deeply)") from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: not JSON ({' '.join(str(exc).split())[:120]})") from None
+
+
 def read_json(source: Path) -> dict[str, Any]:
     try:
         text = source.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read it ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise ConfigError(f"{source}: not a webhook-sim report (nested too deeply)") from None
-    except ValueError as exc:
-        raise ConfigError(f"{source}: not JSON ({' '.join(str(exc).split())})") from None
+    data = loads(str(source), text, "report")
     if not isinstance(data, dict) or not ({"notifications", "checks"} & data.keys()):
         raise ConfigError(f"{source}: not a webhook-sim report (no 'notifications')")
     return data

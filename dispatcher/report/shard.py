@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import ConfigError
 from ..redact import REDACTOR
 from .model import SCHEMA_VERSION
+from .read import loads
 
 
 class ShardPart(BaseModel):
@@ -55,12 +56,7 @@ def shard_json(result: ShardResult) -> str:
 
 def read_shard(source: str, text: bytes) -> ShardResult:
     """`text` (read from `source`) as a shard result, or one line naming what is wrong."""
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise ConfigError(f"{source}: not a webhook-sim shard result (nested too deeply)") from None
-    except ValueError as exc:
-        raise ConfigError(f"{source}: not JSON ({' '.join(str(exc).split())[:120]})") from None
+    data = loads(source, text, "shard result")
     if not isinstance(data, dict) or data.get("kind") != "shard":
         kind = data.get("kind") if isinstance(data, dict) else None
         what = f"a {kind!r} report" if isinstance(kind, str) else "something else"
