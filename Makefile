@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test unit lint typecheck pytest clean bench-memory bench-rate bench-ceiling
+.PHONY: demo test unit lint typecheck pytest clean bench-memory bench-rate bench-ceiling \
+	bench-run bench-shards
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +59,9 @@ bench-rate: $(VENV)/.installed-test
 
 bench-ceiling: $(VENV)/.installed-test
 	$(BIN)/python -m bench.ceiling
+
+bench-run: $(VENV)/.installed-test
+	$(BIN)/python -m bench.runspeed
+
+bench-shards: $(VENV)/.installed-test
+	$(BIN)/python -m bench.shards

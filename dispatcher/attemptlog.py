@@ -40,6 +40,8 @@ def start(path: Path) -> None:
     if outfiles.descriptor(path) is not None:
         return
     target = path.resolve()
+    if target.exists() and not target.is_file():
+        return  # a FIFO or a device: written to as it is, never emptied (nor blocked on twice)
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     except OSError as exc:
@@ -70,7 +72,10 @@ class AttemptLog:
         return cls(path, url=without_userinfo(settings.url), auth=settings.auth.type, other=other)
 
     def _write(self, line: dict[str, Any]) -> None:
-        data = json.dumps(REDACTOR.scrub_tree(line), ensure_ascii=False) + "\n"
+        scrubbed = REDACTOR.scrub_tree(line)
+        if scrubbed.get("body") != line.get("body"):  # replay then sends the masked body
+            scrubbed["body_masked"] = True
+        data = json.dumps(scrubbed, ensure_ascii=False) + "\n"
         os.write(self._fd, data.encode("utf-8"))
 
     def _number(self, note: Notification, final: bool) -> str:

@@ -48,10 +48,23 @@ def parse_set(text: str) -> Change:
     if not sep:
         raise ConfigError(f"--set = {shown(text)}: not FIELD=VALUE (e.g. status=7, result=expired)")
     try:
-        value = json.loads(raw)
-    except ValueError:
+        # NaN, Infinity and 1e999 parse in Python but are not JSON: a receiver would refuse
+        # the body, so they are taken as the text they are.
+        value = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+    except (ValueError, RecursionError):
         value = raw
     return Change(_path(field, "--set"), value)
+
+
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is not a finite number")
+    return value
 
 
 def parse_unset(text: str) -> Change:
@@ -142,6 +155,8 @@ def read_lines(source: Path, flag: str) -> Iterable[tuple[int, bytes]]:
         data = sys.stdin.buffer.read() if str(source) == "-" else source.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{flag} = {source}: cannot read it ({exc.strerror})") from None
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark: the file's, not a body's
+        data = data[3:]
     for number, line in enumerate(data.split(b"\n"), 1):
         yield number, line.rstrip(b"\r")
 

@@ -26,6 +26,9 @@ def test_values_are_json_when_they_parse_else_text() -> None:
     assert parse_set("extra.trace=1").path == ("extra", "trace")
     assert parse_set('extra={"a": [1, null]}').value == {"a": [1, None]}
     assert parse_set("note=").value == ""
+    # Python's json takes these; JSON does not, nor would a strict receiver: text.
+    for raw in ("NaN", "-Infinity", "1e999", "[" * 50_000):
+        assert parse_set(f"x={raw}").value == raw
 
 
 def test_changes_apply_in_order_and_leave_the_original_alone() -> None:
@@ -52,6 +55,7 @@ def test_changes_apply_in_order_and_leave_the_original_alone() -> None:
         (["--process-ids", "EMPTY"], "--process-ids = EMPTY: no id in it"),
         (["--bodies", "MISSING"], "--bodies = MISSING: cannot read it"),
         (["--bodies", "ONE", "--count", "3"], "--count and --bodies do not go together"),
+        (["--log", "ONE", "--report-json", "ONE"], "--report-json writes there too"),
     ],
 )  # fmt: skip
 def test_bad_payload_control_is_one_line_and_exit_2(
@@ -168,3 +172,11 @@ async def test_a_body_without_the_fields_reports_name_it_by_is_still_sent(
     )
     assert result.report.notifications.delivered == 3
     assert all(flags["--unset"] not in json.loads(b) for b in rec.bodies)
+
+
+def test_a_byte_order_mark_is_the_files_not_the_bodys(tmp_path: Path) -> None:
+    from dispatcher.overrides import read_bodies
+
+    source = tmp_path / "b.jsonl"
+    source.write_bytes(b'\xef\xbb\xbf{"processId": "p"}\n')
+    assert read_bodies(source, "by-unico") == (b'{"processId": "p"}',)

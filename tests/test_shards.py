@@ -223,3 +223,17 @@ def test_what_a_shard_measured_is_not_part_of_what_shards_agree_on() -> None:
     other = result(1, [{"name": "p99_ms < 9", "evidence": ["observed 4.7"]}], ["p99_ms < 9"])
     assert one == other
     assert result(1, [], ["p99_ms < 8"]) != one
+
+
+def test_every_shard_of_an_odd_cap_agrees_to_run() -> None:
+    """--concurrency 3 over 2 shards: parts of 2 and 1; each shard fits its workers to its own
+    part, so none refuses while another runs."""
+    from dispatcher.jobs.sharding import senders
+
+    whole = Settings.model_validate({"url": "http://x.test/", "concurrency": 3})
+    assert senders({}, whole, Shard(1, 2)) == 1
+    assert 1 <= senders({}, whole, Shard(0, 2)) <= 2
+    with pytest.raises(ConfigError, match="less than the 2 workers"):
+        senders({"workers": 2}, whole, Shard(1, 2))
+    with pytest.raises(ConfigError, match="less than the 4 shards"):
+        senders({}, whole, Shard(0, 4))

@@ -144,6 +144,14 @@ async def _merge_refuses_what_does_not_belong(files: list[Path], tmp_path: Path)
         assert problem in err, err
         assert len(err.strip().splitlines()) == 1, err
         assert "Traceback" not in err
+    bad = variant("bad.json", {"metrics.counters.delivered": "many"})
+    code, out, err = await cli("merge", *map(str, [*files[:2], bad]))
+    assert code == 2, out + err
+    assert "a shard result whose figures cannot be read back" in err
+    stopped = variant("stopped.json", {"interrupted": "SIGINT"})
+    code, out, err = await cli("merge", *map(str, [*files[:2], stopped]))
+    assert code == 1, out + err
+    assert "shard 2/3: interrupted by SIGINT" in out + err
     code, out, err = await cli("merge", str(files[0]), str(files[2]), "--allow-partial",
                                "--report-json", str(tmp_path / "partial.json"))  # fmt: skip
     assert code == 1, out + err

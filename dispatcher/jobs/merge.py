@@ -48,7 +48,7 @@ class MergeOutcome:
     def passed(self) -> bool:
         """Every threshold (or expectation) met; with none, what the command alone would say
         (load: something delivered; run: everything delivered). A lost worker or shard fails."""
-        if self.failed or self.missing:
+        if self.failed or self.missing or self.report.interrupted:
             return False
         if self.verdicts:
             return all(v.status != "failed" for v in self.verdicts)
@@ -128,11 +128,18 @@ def merge_shards(
     texts; none given, a load is judged by the thresholds its shards were given."""
     ordered, missing = checked(shards, expect_shards=expect_shards, allow_partial=allow_partial)
     first = ordered[0]
+    for source, shard in shards:  # each alone first: a broken one is named
+        _readable(source, shard)
     metrics = merge([s.metrics for s in ordered])
     failed = tuple(
         f"shard {s.shard.index}/{s.shard.count}: {line}"
         for s in ordered
         for line in s.workers_failed
+    ) + tuple(
+        f"shard {s.shard.index}/{s.shard.count}: interrupted by {s.interrupted}: its part of "
+        "the run was cut short"
+        for s in ordered
+        if s.interrupted
     )
     context = first.context
     described = Recorded(context["flow"], context["settings"])
@@ -160,6 +167,19 @@ def merge_shards(
             if scenario else None, workers=plan.workers, workers_failed=failed,
         )  # fmt: skip
     return MergeOutcome(report.model_copy(update={"shards": section}), verdicts, failed, missing)
+
+
+def _readable(source: str, shard: ShardResult) -> None:
+    """Refuse a shard whose figures cannot be read back (a file edited by hand)."""
+    try:
+        m = merge([shard.metrics])
+        counts = (m.scheduled, m.delivered, m.exhausted, m.cancelled)
+        ok = all(isinstance(c, int) and c >= 0 for c in counts) and sum(counts[1:]) == m.scheduled
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{source}: a shard result whose figures cannot be read back (its "
+                          "metrics were changed or cut): never merged")  # fmt: skip
 
 
 def merge_files(

@@ -108,14 +108,16 @@ def curl_script(job: ReplayJob) -> str:
                   else '-H "Authorization: $WEBHOOK_SIM_API_KEY"')  # fmt: skip
     elif auth.type == "oauth2":
         lines.append("# needs WEBHOOK_SIM_CLIENT_SECRET in the environment")
-        form = ["-d", "grant_type=client_credentials"] + (["-d", f"scope={auth.scope}"]
-                                                          if auth.scope else [])  # fmt: skip
+        form = ["-d", "grant_type=client_credentials"]
+        if auth.scope:
+            form += ["--data-urlencode", f"scope={auth.scope}"]
         client = (f'-u {shlex.quote(str(auth.client_id))}:"$WEBHOOK_SIM_CLIENT_SECRET"'
                   if auth.client_auth == "basic" else
-                  f'-d client_id={shlex.quote(str(auth.client_id))} '
-                  '-d client_secret="$WEBHOOK_SIM_CLIENT_SECRET"')  # fmt: skip
+                  f'--data-urlencode {shlex.quote("client_id=" + str(auth.client_id))} '
+                  '--data-urlencode "client_secret=$WEBHOOK_SIM_CLIENT_SECRET"')  # fmt: skip
         lines.append(
-            f"TOKEN=$(curl -sS {client} {shlex.join(form)} {shlex.quote(str(auth.token_url))}"
+            f"TOKEN=$(curl -sS --fail-with-body {client} {shlex.join(form)} "
+            f"{shlex.quote(str(auth.token_url))}"
             " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
         )
         secret = '-H "Authorization: Bearer $TOKEN"'

@@ -87,11 +87,16 @@ def senders(flags: Flags, settings: Settings, shard: Shard) -> int:
     count = given if given is not None else max(1, min(os.cpu_count() or 1, own_slots))
     if not 1 <= count <= MAX_WORKERS:
         raise ConfigError(f"--workers = {count}: must be between 1 and {MAX_WORKERS}")
-    if count * shard.count > settings.concurrency:
-        whom = f"{count} workers" if shard.count == 1 else f"{shard.count} shards x {count} workers"
+    if shard.count > settings.concurrency:  # the same answer on every shard
         raise ConfigError(
-            f"--concurrency {settings.concurrency} is less than the {whom}: every sender needs "
-            "a slot of its own"
+            f"--concurrency {settings.concurrency} is less than the {shard.count} shards: every "
+            "sender needs a slot of its own"
+        )
+    if count > own_slots:
+        whose = "" if shard.count == 1 else f" (shard {shard}'s part of {settings.concurrency})"
+        raise ConfigError(
+            f"--concurrency {own_slots}{whose} is less than the {count} workers: every sender "
+            "needs a slot of its own"
         )
     return count
 

@@ -24,9 +24,16 @@ class Outputs:
 
     def __init__(self, width: int | None = None, **paths: Path | None) -> None:
         self.paths = paths
+        seen: dict[str, str] = {}
         for name, path in paths.items():
             if path is not None:
-                writable(path, "--" + name.replace("_", "-"))
+                flag = "--" + name.replace("_", "-")
+                writable(path, flag)
+                where = "stdout" if outfiles.to_stdout(path) else str(path.resolve())
+                if where in seen:
+                    raise ConfigError(f"{flag} = '{path}': {seen[where]} writes there too: "
+                                      "one would overwrite or mix with the other")  # fmt: skip
+                seen[where] = flag
         taken = any(p is not None and outfiles.to_stdout(p) for p in paths.values())
         stream = cast(IO[str], ScrubbingStream(sys.stderr if taken else sys.stdout))
         self.console = Console(highlight=False, soft_wrap=True, file=stream)
