@@ -31,7 +31,7 @@ from .overrides import NO_PAYLOAD, PayloadControl
 from .payloads import Notification
 from .report import load_report as load_report  # the builder lives with the other reports
 from .settings import Settings, TrafficSettings
-from .shards import WHOLE, LateStart, Shard, share
+from .shards import WHOLE, LateStart, Shard, share, striped
 from .signals import SIGNALS, StopSignals, until_signalled
 from .traffic import TrafficPlan
 
@@ -305,7 +305,8 @@ def run_workers(
                 except EOFError:
                     del results[index]
                     procs[index].join(5)
-                    failed.append(f"worker {index} died ({_death(procs[index].exitcode)})")
+                    failed.append(f"worker {index} died ({_death(procs[index].exitcode)})"
+                                  f"{_uncounted(plan, index)}")  # fmt: skip
                     continue
                 if "progress" in answer:
                     live[index] = answer["progress"]
@@ -352,6 +353,14 @@ def added_up(figures: Iterable[dict[str, Any]]) -> Metrics:
             setattr(total, name, getattr(total, name) + worker[name])
         total.latency.decode_and_add(worker["latency"])
     return total
+
+
+def _uncounted(plan: LoadPlan, index: int) -> str:
+    """What a dead worker takes with it: its processes are in none of the report's counts."""
+    if plan.profile is None and plan.count is None:
+        return ""  # a closed model for a duration: no planned number to name
+    first, step = plan.lane(index)
+    return f": its {striped(plan.processes, first, step)} processes are in no count of the report"
 
 
 def _death(exitcode: int | None) -> str:

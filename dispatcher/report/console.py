@@ -113,8 +113,9 @@ def print_outcome(
         print_load_summary(console, report)
     else:
         console.print(summary_table(report))
-    for line in report.workers_failed or ():  # on stderr, where failures go
-        Console(stderr=True).print(f"[red]{line}[/red]; the report has the others' results")
+    errors = Console(stderr=True, soft_wrap=True)  # where failures go, one line each
+    for line in report.workers_failed or ():
+        errors.print(f"[red]{line}[/red]; the report has the others' results")
     if (shards := report.shards) is not None:
         missing = ", ".join(str(i) for i in shards.missing)
         console.print(
