@@ -134,7 +134,10 @@ async def _merge_refuses_what_does_not_belong(files: list[Path], tmp_path: Path)
         "missing shards 2/3": [files[0], files[1]],
         "shard 1/3 given twice": [files[0], files[1], files[1], files[2]],
         "not 'e2e'": [*files[:2], variant("other-run.json", {"run_id": "other"})],
-        "with other settings": [*files[:2], variant("other.json", {"fingerprint": "0" * 16})],
+        "do not match its own fingerprint": [
+            *files[:2],
+            variant("other.json", {"context.settings.url": "http://127.0.0.9/x"}),
+        ],
         "--expect-shards = 4": [*files, "--expect-shards", "4"],
         "not a webhook-sim shard result": [*files[:2], tmp_path / "merged.json"],
     }

@@ -24,6 +24,7 @@ from ..report.shard import ShardResult, load_shard
 from ..scenario import Expectation, observe
 from ..settings import TrafficSettings
 from ..shards import MAX_SHARDS
+from .sharding import agreement
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ def checked(
         )
     seen: dict[int, str] = {}
     for source, shard in shards:
+        try:
+            own = agreement(shard.command, shard.shard.count, shard.context)
+        except (KeyError, TypeError, AttributeError):
+            own = None
+        if own != shard.fingerprint:
+            raise ConfigError(f"{source}: its settings do not match its own fingerprint (the "
+                              "file was changed): never merged")  # fmt: skip
         if shard.run_id != first.run_id:
             raise ConfigError(
                 f"{source}: a shard of run {shard.run_id!r}, not {first.run_id!r} "

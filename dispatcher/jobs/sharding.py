@@ -17,6 +17,7 @@ from ..arrivals import parse_duration
 from ..errors import ConfigError
 from ..load import LoadPlan
 from ..metrics import Metrics, to_wire
+from ..redact import REDACTOR
 from ..report.shard import ShardPart, ShardResult
 from ..settings import Settings, shown
 from ..shards import SHARD_ENV, WHOLE, Shard, fingerprint, parse_start_at, rfc3339, seed_of
@@ -133,25 +134,21 @@ def shard_result(
 ) -> ShardResult:
     """This shard's mergeable result. `judged`: what merge judges the whole by (the load's
     thresholds, the run's scenario), the same on every shard."""
-    context = {
-        "settings": settings.redacted(),
-        "flow": settings.flow,
-        "plan": plan_context(plan),
-        **judged,
-    }
+    context: dict[str, Any] = REDACTOR.scrub_tree(
+        {
+            "settings": settings.redacted(),
+            "flow": settings.flow,
+            "plan": plan_context(plan),
+            **judged,
+        }
+    )  # as the file will hold it: what merge checks the fingerprint on
     assert sharding.run_id is not None  # from_flags gives a result a run id
-    # Not the start instant: "+30s" gives every shard its own; merge tells them apart. Nor the
-    # addresses a shard sends from: each machine has its own (--source-address).
-    common = {k: v for k, v in context["settings"].items() if k != "source_addresses"}
-    agreed = {"command": command, "shards": sharding.shard.count, **context, "settings": common}
-    if isinstance(scenario := context.get("scenario"), dict):  # not what each shard measured
-        agreed["scenario"] = {k: v for k, v in scenario.items() if k != "verdicts"}
     return ShardResult(
         tool_version=__version__,
         command=command,
         run_id=sharding.run_id,
         shard=ShardPart(index=sharding.shard.index, count=sharding.shard.count),
-        fingerprint=fingerprint(agreed),
+        fingerprint=agreement(command, sharding.shard.count, context),
         start_at=rfc3339(sharding.start_at) if sharding.start_at is not None else None,
         workers=plan.workers,
         workers_failed=list(workers_failed),
@@ -159,3 +156,15 @@ def shard_result(
         context=context,
         metrics=to_wire(metrics),
     )
+
+
+def agreement(command: str, shards: int, context: dict[str, Any]) -> str:
+    """The fingerprint of what every shard of one run must agree on: its context, less what
+    each shard has of its own. Not the start instant ("+30s" gives every shard its own; merge
+    tells them apart), nor the addresses a shard sends from (each machine has its own), nor
+    what it measured (a scenario's verdicts)."""
+    common = {k: v for k, v in context["settings"].items() if k != "source_addresses"}
+    agreed = {"command": command, "shards": shards, **context, "settings": common}
+    if isinstance(scenario := context.get("scenario"), dict):
+        agreed["scenario"] = {k: v for k, v in scenario.items() if k != "verdicts"}
+    return fingerprint(agreed)
