@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,3 @@ def read_bodies(source: Path, flow: str) -> tuple[bytes, ...]:
     if not bodies:
         raise ConfigError(f"--bodies = {source}: no body in it (one JSON object per line)")
     return tuple(bodies)
-
-
-def given(values: Sequence[str] | None) -> tuple[str, ...]:
-    return tuple(values or ())
