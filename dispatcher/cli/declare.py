@@ -11,14 +11,15 @@ from typing import Annotated
 import typer
 
 from ..jobs.flags import Flags as Flags  # what a command's body is given
-from ..jobs.params import Param, resolve
+from ..jobs.params import Param, metavar, resolve
 
 Body = Callable[[Flags], int]
 
 
 def _parameter(param: Param) -> inspect.Parameter:
     flags, help_ = param.flags, param.help
-    info = typer.Option(*flags, help=help_) if flags else typer.Argument(help=help_)
+    info = (typer.Option(*flags, help=help_, metavar=metavar(param)) if flags
+            else typer.Argument(help=help_))  # fmt: skip
     default = inspect.Parameter.empty if param.default is ... else param.default
     return inspect.Parameter(
         param.name, inspect.Parameter.KEYWORD_ONLY, default=default,

@@ -300,6 +300,42 @@ DEMO = (S["seed"].but(help="Seed for the demo's process ids.", default=7),)
 # fmt: on
 
 
+# What `--help` shows for a value: what to type, never a Python type name.
+_METAVARS = {
+    "basic": "USER:PASS", "api_key": "HEADER:VALUE", "header": "NAME:VALUE",
+    "secret_header": "NAME:VALUE", "shard": "K/N", "expect": "EXPR", "set": "FIELD=VALUE",
+    "unset": "FIELD", "source_address": "IP", "denied_source": "IP", "allow_from": "CIDR",
+    "start_at": "TIME", "duration": "DURATION", "graceful_stop": "DURATION",
+    "start_tolerance": "DURATION", "start_in": "DURATION", "finish_after": "DURATION",
+    "rate": "RATE", "ramp": "PROFILE", "seed": "N", "tolerance": "PERCENT",
+    "outage": "START+DURATION", "statuses": "LIST", "run_id": "ID", "only": "NAME",
+    "flaw": "FLAW", "status": "STATUS",
+}  # fmt: skip
+_SECONDS = {"timeout", "interval", "max_interval", "grace", "throttle_window", "token_ttl",
+            "read_timeout", "idle_timeout", "fallback_within", "fallback_window",
+            "progress_every"}  # fmt: skip
+
+
+def metavar(param: Param) -> str | None:
+    """The value's name in `--help` (URL, N, SECONDS, PATH ...); None for a switch."""
+    kind = str(param.kind)
+    if param.kind is bool or "bool" in kind:
+        return None
+    if param.name in _METAVARS:
+        return _METAVARS[param.name]
+    if "url" in param.name or param.name in ("platform", "webhook_url"):
+        return "URL"
+    if param.name in _SECONDS:
+        return "SECONDS"
+    if "Path" in kind or "path" in kind.lower():
+        return "PATH"
+    if "int" in kind:
+        return "N"
+    if "float" in kind:
+        return "NUMBER"
+    return "TEXT"
+
+
 def resolve(entries: tuple[str | Param, ...]) -> tuple[Param, ...]:
     """A command's parameters, names looked up in `SHARED`."""
     return tuple(SHARED[e] if isinstance(e, str) else e for e in entries)
