@@ -237,3 +237,10 @@ def test_every_shard_of_an_odd_cap_agrees_to_run() -> None:
         senders({"workers": 2}, whole, Shard(1, 2))
     with pytest.raises(ConfigError, match="less than the 4 shards"):
         senders({}, whole, Shard(0, 4))
+
+
+def test_a_late_start_is_taken_on_a_whole_millisecond() -> None:
+    """uvloop's clock ticks in milliseconds: instants between its ticks were polled for with no
+    timeout (a core spinning), so a late start is rounded down to a whole millisecond."""
+    at, _ = _start(Start(1000.0, 1.0), wall_at_loop_zero=1000.2504)
+    assert at[3:] == pytest.approx([0.05, 0.15], abs=1e-9)

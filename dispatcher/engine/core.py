@@ -184,7 +184,9 @@ class Engine:
         loop = asyncio.get_running_loop()
         while not self._stopping and (wait_s := start.at_unix_s - wall()) > 0:
             await self._wait_until(loop.time() + wait_s)
-        return max(0.0, wall() - start.at_unix_s)
+        # On a whole millisecond: uvloop's clock and timers tick in milliseconds, and instants
+        # between its ticks would be waited for by polling with no timeout, a core spinning.
+        return math.floor(max(0.0, wall() - start.at_unix_s) * 1000) / 1000
 
     def _transport(self) -> AbstractAsyncContextManager[Transport]:
         if self.transport is not None:
