@@ -343,7 +343,12 @@ def test_a_second_signal_kills_the_shards(
     assert outcome is not None
     assert outcome["documents"] == []
     assert [line.split(" on node ")[0] for line in outcome["failed"]] == ["shard 0/2", "shard 1/2"]
-    assert all(line.endswith(": stopped now (second signal)") for line in outcome["failed"])
+    # The actor killed first, or its shard seen dead first (the kernel kills a shard with its
+    # actor): either way each is named as stopped, never as having finished.
+    assert all(
+        line.endswith(": stopped now (second signal)") or ": killed by SIGKILL" in line
+        for line in outcome["failed"]
+    ), outcome["failed"]
     assert_die(shards)
 
 
