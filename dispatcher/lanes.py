@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from .arrivals import RateProfile
 from .payloads import Notification
+from .shards import striped
 from .traffic import TrafficPlan
 
 
@@ -47,8 +48,7 @@ class Lane:
     def remaining(self) -> int:
         """Arrivals (processes) of this lane whose slot has not been reached yet."""
         reached = 0 if self._slot < self._first else (self._slot - self._first) // self._step + 1
-        total = max(0, (self._count - self._first + self._step - 1) // self._step)
-        return max(0, total - reached)
+        return max(0, striped(self._count, self._first, self._step) - reached)
 
 
 class Offsets:

@@ -56,6 +56,12 @@ def _figures(m: Metrics, rate: float) -> dict[str, str]:
     }
 
 
+def _line(figures: dict[str, str], elapsed_s: float) -> str:
+    """The figures as one log line: `[  5.0s] scheduled=... delivered=...`."""
+    pairs = " ".join(f"{k.replace(' ', '_')}={v}" for k, v in figures.items())
+    return f"[{elapsed_s:6.1f}s] {pairs}"
+
+
 def _table(figures: dict[str, str]) -> Table:
     table = Table(show_header=True, title="webhook-sim run", title_justify="left")
     for name in figures:
@@ -76,8 +82,7 @@ async def watch(engine: Engine, console: Console, *, every_s: float | None = Non
     while True:
         await asyncio.sleep(every_s or 5.0)
         figures = _figures(engine.metrics, rate.update(engine.metrics.delivered))
-        line = " ".join(f"{k.replace(' ', '_')}={v}" for k, v in figures.items())
-        console.print(f"[{time.perf_counter() - started:6.1f}s] {line}", highlight=False)
+        console.print(_line(figures, time.perf_counter() - started), highlight=False)
 
 
 class Ticker:
@@ -99,8 +104,7 @@ class Ticker:
         self._next = now + self.every_s
         figures = _figures(m, self._rate.update(m.delivered))
         if not self.console.is_terminal:
-            line = " ".join(f"{k.replace(' ', '_')}={v}" for k, v in figures.items())
-            self.console.print(f"[{now - self._started:6.1f}s] {line}", highlight=False)
+            self.console.print(_line(figures, now - self._started), highlight=False)
             return
         if self._live is None:
             self._live = Live(console=self.console, auto_refresh=False, transient=False)

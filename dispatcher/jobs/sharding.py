@@ -73,9 +73,6 @@ class Sharding:
         """A shard's share is not the run: its verdict is the merged report's."""
         return self.shard.count > 1 or self.out is not None
 
-    def to_stdout(self) -> bool:
-        return self.out is not None and str(self.out) == "-"
-
 
 UNSHARDED = Sharding()
 
