@@ -337,12 +337,19 @@ def run_workers(
 
 PROGRESS_EVERY_S = 0.5  # how often a worker tells its parent its live figures
 _LIVE = ("scheduled", "in_flight", "delivered", "retries_waiting", "exhausted", "cancelled",
-         "limit", "cap", "window_attempts", "window_failures")  # fmt: skip
+         "limit", "cap", "window_attempts", "window_failures", "arrivals", "attempts_total",
+         "requests_total")  # fmt: skip
 
 
 def live_figures(m: Metrics) -> dict[str, Any]:
-    """A worker's figures for its parent's progress display (service times HDR-encoded)."""
-    return {**{name: getattr(m, name) for name in _LIVE}, "latency": m.latency.encode()}
+    """A worker's figures for its parent's progress display and --metrics-port (histograms
+    HDR-encoded)."""
+    return {
+        **{name: getattr(m, name) for name in _LIVE},
+        "by_outcome": dict(m.by_outcome),
+        "latency": m.latency.encode(),
+        "response": m.response.encode(),
+    }
 
 
 def added_up(figures: Iterable[dict[str, Any]]) -> Metrics:
@@ -351,7 +358,9 @@ def added_up(figures: Iterable[dict[str, Any]]) -> Metrics:
     for worker in figures:
         for name in _LIVE:
             setattr(total, name, getattr(total, name) + worker[name])
+        total.by_outcome.update(worker["by_outcome"])
         total.latency.decode_and_add(worker["latency"])
+        total.response.decode_and_add(worker["response"])
     return total
 
 

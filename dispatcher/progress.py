@@ -1,4 +1,5 @@
-"""Live progress of a run: a rich panel on a terminal, a plain line every few seconds in logs.
+"""Live progress of a run: a rich panel on a terminal (for `run`, a bar with its ETA too), a
+plain line every few seconds in logs; and running a command's work under it.
 
 It only reads the engine's metrics; the engine never knows it is being watched.
 """
@@ -6,19 +7,26 @@ It only reads the engine's metrics; the engine never knows it is being watched.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from .engine import Engine
 from .metrics import Metrics
 from .signals import SIGNALS, until_signalled
 
+if TYPE_CHECKING:
+    from .load import LoadPlan
+    from .settings import Settings
+
 T = TypeVar("T")
+SAMPLE = 200  # processes generated to estimate how many notifications a run sends
 
 
 class _Rate:
@@ -70,49 +78,121 @@ def _table(figures: dict[str, str]) -> Table:
     return table
 
 
-async def watch(engine: Engine, console: Console, *, every_s: float | None = None) -> None:
+def planned(settings: Settings, plan: LoadPlan) -> int | None:
+    """About how many notifications `run` sends: the bar's total, that its ETA is taken from.
+    Counted on a sample of its processes, generated as the run generates them (a process sends
+    one to three, and duplicates); None for a load test, which runs for a duration."""
+    from .traffic import TrafficPlan
+
+    if plan.count is None:
+        return None
+    traffic = TrafficPlan.of(settings, plan.traffic, plan.count, plan.payload)
+    sample = min(plan.count, SAMPLE)
+    per_process = sum(len(traffic.process(i)) for i in range(sample)) / max(sample, 1)
+    return math.ceil(per_process * plan.count / plan.shard.count)
+
+
+def _eta(done: int, total: int, elapsed_s: float) -> str:
+    """The time left at the pace so far: `1m05s`, `12s`; `-` before anything is done."""
+    if done <= 0 or elapsed_s <= 0:
+        return "-"
+    left = round(elapsed_s * max(total - done, 0) / done)
+    return f"{left // 60}m{left % 60:02d}s" if left >= 60 else f"{left}s"
+
+
+class Board:
+    """What progress shows, look after look: the figures and, given a total (`run`), a bar of
+    the notifications done of about how many, their rate, the ETA and the outcomes so far."""
+
+    def __init__(self, total: int | None, clock: Any = time.perf_counter) -> None:
+        self.total, self._clock = total, clock
+        self._rate, self._started = _Rate(), clock()
+        self._since: float | None = None  # when sending began: the pace is taken from then
+        self.bar = Progress(
+            TextColumn("notifications"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}/s  ETA {task.fields[eta]}  {task.fields[outcome]}"),
+            auto_refresh=False,
+        )  # fmt: skip
+        self._task: TaskID = self.bar.add_task("run", total=total, rate="-", eta="-", outcome="")
+
+    def look(self, m: Metrics, *, final: bool = False) -> tuple[dict[str, str], float]:
+        """The figures now, and the seconds since the start; with a total, the bar moves on
+        (the last look of a run that ended by itself fills it: the estimate becomes exact)."""
+        figures = _figures(m, self._rate.update(m.delivered))
+        now, done = self._clock(), m.delivered + m.exhausted + m.cancelled
+        if self._since is None and m.scheduled:
+            # Not from the start: workers take a second or two to start, and --start-at waits;
+            # unless this first look comes late (a log line), with work already done.
+            self._since = self._started if done else now
+        if self.total is not None:
+            total = done if final and SIGNALS.first is None else max(self.total, m.scheduled, done)
+            outcome = f"delivered {m.delivered}, exhausted {m.exhausted}, cancelled {m.cancelled}"
+            took = now - (now if self._since is None else self._since)
+            eta = "done" if final else _eta(done, total, took)
+            figures["eta"] = eta
+            pace = f"{done / took:.0f}" if took > 0 else "-"
+            self.bar.update(self._task, completed=done, total=total, rate=pace, eta=eta,
+                            outcome=outcome)  # fmt: skip
+        return figures, now - self._started
+
+    def view(self, figures: dict[str, str]) -> RenderableType:
+        table = _table({k: v for k, v in figures.items() if k != "eta"})
+        return table if self.total is None else Group(table, self.bar.get_renderable())
+
+
+async def watch(
+    engine: Engine, console: Console, *, every_s: float | None = None, total: int | None = None
+) -> None:
     """Show progress until cancelled (the caller cancels it when the run ends)."""
-    rate = _Rate()
+    board = Board(total)
     if console.is_terminal:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
-            while True:
-                live.update(_table(_figures(engine.metrics, rate.update(engine.metrics.delivered))))
-                await asyncio.sleep(every_s or 0.5)
-    started = time.perf_counter()
+            try:
+                while True:
+                    live.update(board.view(board.look(engine.metrics)[0]))
+                    await asyncio.sleep(every_s or 0.5)
+            finally:  # the last look: the run's end, as it ended
+                live.update(board.view(board.look(engine.metrics, final=True)[0]), refresh=True)
     while True:
         await asyncio.sleep(every_s or 5.0)
-        figures = _figures(engine.metrics, rate.update(engine.metrics.delivered))
-        console.print(_line(figures, time.perf_counter() - started), highlight=False)
+        console.print(_line(*board.look(engine.metrics)), highlight=False)
 
 
 class Ticker:
     """Progress shown from a loop of the caller's (the workers' parent), at most every
-    `every_s`: a panel on a terminal, a line in logs."""
+    `every_s`: a panel on a terminal, a line in logs; nothing without a console (--quiet)."""
 
-    def __init__(self, console: Console, every_s: float | None = None) -> None:
+    def __init__(
+        self, console: Console | None, every_s: float | None = None, total: int | None = None
+    ) -> None:
         self.console = console
-        self.every_s = every_s or (0.5 if console.is_terminal else 5.0)
-        self._rate = _Rate()
-        self._started = time.perf_counter()
-        self._next = self._started + self.every_s
+        terminal = console is not None and console.is_terminal
+        self.every_s = every_s or (0.5 if terminal else 5.0)
+        self._board = Board(total)
+        self._next = time.perf_counter() + self.every_s
         self._live: Live | None = None
 
     def __call__(self, m: Metrics) -> None:
         now = time.perf_counter()
-        if now < self._next:
+        if self.console is None or now < self._next:
             return
         self._next = now + self.every_s
-        figures = _figures(m, self._rate.update(m.delivered))
+        figures, elapsed = self._board.look(m)
         if not self.console.is_terminal:
-            self.console.print(_line(figures, now - self._started), highlight=False)
+            self.console.print(_line(figures, elapsed), highlight=False)
             return
         if self._live is None:
             self._live = Live(console=self.console, auto_refresh=False, transient=False)
             self._live.start()
-        self._live.update(_table(figures), refresh=True)
+        self._live.update(self._board.view(figures), refresh=True)
 
     def __enter__(self) -> Ticker:
         return self
+
+    def finish(self, m: Metrics) -> None:
+        """The last look: the run's end, as it ended (`m`: every worker's final figures)."""
+        if self._live is not None:
+            self._live.update(self._board.view(self._board.look(m, final=True)[0]), refresh=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
@@ -125,7 +205,7 @@ def warn(message: str) -> None:
 
 async def watched(
     engine: Engine, work: Coroutine[Any, Any, T], console: Console | None = None,
-    every_s: float | None = None,
+    every_s: float | None = None, total: int | None = None,
 ) -> T:  # fmt: skip
     """Run `work` (which runs `engine`), with live progress on `console` when given. The first
     SIGINT/SIGTERM stops the engine with its grace for what is in flight, a second at once:
@@ -138,7 +218,8 @@ async def watched(
 
     failure: Exception | None = None
     async with asyncio.TaskGroup() as tg:
-        watcher = console and tg.create_task(watch(engine, console, every_s=every_s))
+        watching = watch(engine, console, every_s=every_s, total=total) if console else None
+        watcher = watching and tg.create_task(watching)
         try:
             result = await until_signalled(
                 work, graceful=graceful, now=lambda: engine.stop(now=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,10 +16,18 @@ from ..jobs.params import Param, metavar, resolve
 Body = Callable[[Flags], int]
 
 
+class _Command(typer.core.TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for q in self.params:  # an argument's help: its name (SCENARIO), not typer's `<path>`
+            if isinstance(q, typer.core.TyperArgument):
+                q.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+
+
 def _parameter(param: Param) -> inspect.Parameter:
     flags, help_ = param.flags, param.help
     info = (typer.Option(*flags, help=help_, metavar=metavar(param)) if flags
-            else typer.Argument(help=help_))  # fmt: skip
+            else typer.Argument(help=help_, metavar=param.name.upper()))  # fmt: skip
     default = inspect.Parameter.empty if param.default is ... else param.default
     return inspect.Parameter(
         param.name, inspect.Parameter.KEYWORD_ONLY, default=default,
@@ -37,7 +45,7 @@ def command(app: typer.Typer, params: tuple[str | Param, ...]) -> Callable[[Body
         signature = inspect.Signature([_parameter(q) for q in resolve(params)])
         callback.__signature__ = signature  # type: ignore[attr-defined]
         callback.__doc__ = body.__doc__
-        app.command(name=body.__name__.rstrip("_"))(callback)
+        app.command(name=body.__name__.rstrip("_"), cls=_Command)(callback)
         return body
 
     return decorate

@@ -6,13 +6,14 @@ from ..jobs import params
 from ..signals import SIGNALS, until_signalled
 from .app import app, print_version
 from .declare import Flags, command
-from .output import Outputs, run_fast
 
 
 @command(app, params.DEMO)
 def demo(flags: Flags) -> int:
     """Show the whole contract working on loopback against built-in sandbox receivers."""
     from ..demo import run_demo, tables, verdict
+    from ..load import run_fast
+    from ..report.outputs import Outputs
 
     console = Outputs(150).console
     console.print("webhook-sim demo: every auth type, both flows, a retry and a duplicate,")

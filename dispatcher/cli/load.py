@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from ..jobs import params
-from ..report import print_outcome
 from ..signals import SIGNALS
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, merged, run_fast, save_reports, save_shard, warn_insecure, watched
 
 
 @command(app, params.LOAD)
@@ -18,22 +16,21 @@ def load(flags: Flags) -> int:
     was delivered), 2 bad input, 130/143 interrupted. A shard: 0 once it ran (its verdict is
     merge's), 1 late or a worker lost.
     """
-    from ..jobs.load import LoadJob, load_one, load_workers
+    from ..exporter import serving
+    from ..jobs.load import LoadJob
     from ..launch.command import launch_and_merge
+    from ..report.outputs import Outputs, save_shard, warn_insecure
+    from ..running import load_job
 
-    out = Outputs(120, **{k: flags[k] for k in ("report_json", "report_html", "shard_out", "log")})
+    out = Outputs.of(flags)
     if flags["ray"]:
-        return merged(out, launch_and_merge("load", params.LOAD, flags, LoadJob.from_flags))
+        return out.merged(launch_and_merge("load", params.LOAD, flags, LoadJob.from_flags))
     job = LoadJob.from_flags(flags)
     warn_insecure(job.settings)
     out.console.print(job.describe(), markup=False)
-    if job.plan.workers == 1:
-        engine = job.engine()
-        result = run_fast(watched(engine, load_one(job, engine), out.console))
-    else:
-        result = load_workers(job)
-    print_outcome(out.console, result.report, result.verdicts)
-    save_reports(out, result.report)
+    with serving(flags["metrics_port"], flags["metrics_host"], "load") as live:
+        result = load_job(job, out.progress, live)
+    out.finish(result.report, result.verdicts)
     save_shard(out, result.shard)
     if job.sharding.defers:
         return SIGNALS.exit_code() or (1 if result.failed else 0)

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from ..jobs import params
-from ..jobs.send import SendJob, send
-from ..report import AttemptPrinter
-from ..signals import SIGNALS
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, run_fast, warn_insecure, watched
 
 
 @command(app, params.SEND)
@@ -19,13 +13,22 @@ def send_(flags: Flags) -> int:
 
     Exit 0 delivered, 1 not delivered, 2 bad input.
     """
-    job = SendJob.from_flags(flags)
-    console, s = Outputs(log=flags["log"]).console, job.settings
+    import json
+
+    from ..jobs.send import SendJob, send
+    from ..report.outputs import Outputs, SendRecord, send_json, warn_insecure
+    from ..running import run_watched
+    from ..signals import SIGNALS
+
+    out, job = Outputs.of(flags, None), SendJob.from_flags(flags)
+    console, s = out.console, job.settings
     warn_insecure(s)
     console.print(f"POST {s.url}  ({s.flow}, auth {s.auth.type})", markup=False)
     console.print(json.dumps(job.payload, indent=2), highlight=False, markup=False)
-    engine = job.engine(observer=AttemptPrinter(console, s))
-    result = run_fast(watched(engine, send(job, engine)))
+    record = SendRecord(console, s)
+    engine = job.engine(observer=record)
+    result = run_watched(engine, send(job, engine))
     line, code = result.verdict(SIGNALS.first)
     console.print(line)
+    send_json(out, job.payload, record, result.outcome, code)
     return code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
@@ -10,7 +9,6 @@ from ..jobs import params
 from ..signals import SIGNALS, until_signalled
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, run_fast, warn, warn_insecure
 
 
 @command(app, params.PLATFORM)
@@ -18,7 +16,10 @@ def platform(flags: Flags) -> int:
     """Mock the platform's API: token, CreateProcess, GetProcess; finish processes, notify
     them, and stop notifying during outages so the polling fallback gets tested."""
     from ..jobs.platform import PlatformJob, serve, stopping, summary_line
+    from ..load import run_fast
+    from ..progress import warn
     from ..receiver.quietlog import one_line_logger, quietly
+    from ..report.outputs import Outputs, warn_insecure
 
     out = Outputs(120, report_json=flags["report_json"])
     job = PlatformJob.from_flags(flags)
@@ -40,6 +41,8 @@ def receiver(flags: Flags) -> int:
 
     OAuth2: it is also the token provider, at POST /oauth/token. Counters: GET /_stats.
     """
+    import asyncio
+
     from ..jobs.receiver import receiver_config
     from ..receiver.app import serve_forever
 

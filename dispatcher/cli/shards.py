@@ -7,7 +7,6 @@ from ..jobs import params
 from ..jobs.plan import PLAN
 from .app import app
 from .declare import Flags, command
-from .output import Outputs, merged
 
 
 @command(app, params.MERGE)
@@ -18,15 +17,11 @@ def merge(flags: Flags) -> int:
     given twice or from another run, or bad input.
     """
     from ..jobs.merge import merge_files
+    from ..report.outputs import Outputs
 
-    out = Outputs(120, report_json=flags["report_json"], report_html=flags["report_html"])
-    outcome = merge_files(
-        flags["shards"],
-        expect_shards=flags["expect_shards"],
-        allow_partial=flags["allow_partial"],
-        thresholds=flags["expect"] or (),
-    )
-    return merged(out, outcome)
+    out = Outputs.of(flags)  # first: a report path that cannot be written costs no merge
+    return out.merged(merge_files(flags["shards"], expect_shards=flags["expect_shards"],
+        allow_partial=flags["allow_partial"], thresholds=flags["expect"] or ()))  # fmt: skip
 
 
 @command(app, PLAN)

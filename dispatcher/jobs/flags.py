@@ -1,23 +1,28 @@
-"""Reading a command's flags: the settings they set, and the secrets they carry."""
+"""Reading a command's flags: the settings they set, and the secrets they carry.
+
+The command line imports this before parsing (`secrets_given`), `--help` included: pydantic and
+the settings are imported only by the functions that need them, so that `--help` stays fast."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import credentials
 from ..errors import ConfigError
-from ..settings import FLAG_KEYS, describe_validation_error
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Flags = Mapping[str, Any]
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 def settings_flags(flags: Flags) -> dict[str, Any]:
     """The settings a command's flags set, by settings key. Unset flags (None, or an unset
     --insecure) are left to the file."""
+    from ..settings import FLAG_KEYS
+
     picked = {key: flags[name] for name, key in FLAG_KEYS.items() if flags.get(name) is not None}
     if picked.get("insecure") is False:  # a plain switch: off means "not given"
         del picked["insecure"]
@@ -50,6 +55,10 @@ def serving(flags: Flags) -> dict[str, Any]:
 
 def validated(model: type[M], data: Mapping[str, Any], source: str) -> M:
     """`data` as `model`, or the one-line ConfigError naming the field (`source`: whose)."""
+    from pydantic import ValidationError
+
+    from ..settings import describe_validation_error
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -3,6 +3,7 @@ thresholds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,10 +138,17 @@ async def load_one(job: LoadJob, engine: Engine) -> LoadResult:
     return _result(job, metrics, (), SIGNALS)
 
 
-def load_workers(job: LoadJob, signals: StopSignals = SIGNALS) -> LoadResult:
+def load_workers(
+    job: LoadJob,
+    signals: StopSignals = SIGNALS,
+    on_progress: Callable[[Metrics], None] | None = None,
+) -> LoadResult:
     """A load test on `job.plan.workers` processes; blocks until they are done. Stops are
-    passed on from `signals` (by default the process's own)."""
-    outcome = run_workers(job.settings, job.plan, job.options, signals)
+    passed on from `signals` (by default the process's own); `on_progress` is shown the
+    workers' live figures, added up, and at the end the final ones."""
+    outcome = run_workers(job.settings, job.plan, job.options, signals, on_progress)
+    if on_progress is not None:
+        on_progress(outcome.metrics)  # the end: the final figures, merged
     return _result(job, outcome.metrics, outcome.failed, signals)
 
 

@@ -95,6 +95,10 @@ SHARED = {q.name: q for q in (
     p("hdr_log", Path | None, help="Write the response-time histograms here in HdrHistogram's "
       "interval log format (one interval per second, tagged response; the whole run's tagged "
       "run-response and run-service): for HdrHistogram's own tools."),
+    p("metrics_port", Int, help="Serve live Prometheus metrics on this port while the run goes "
+      "(/metrics; 0: any free port, told on stderr)."),
+    p("metrics_host", str, help="Address --metrics-port listens on (0.0.0.0: every interface, "
+      "for a Prometheus on another host).", default="127.0.0.1"),
     p("grace", float, help="Seconds in-flight requests may finish after Ctrl-C.", default=2.0),
     p("host", str, help="Address to listen on.", default="127.0.0.1"),
     p("port", int, help="Port to listen on (0: any free).", default=8080),
@@ -136,6 +140,12 @@ SHARED = {q.name: q for q in (
       "enough)."),
     p("ray_address", Str, help="With --ray: the cluster (env RAY_ADDRESS). Default: a local "
       "Ray started for the run."),
+    p("quiet", bool, "--quiet", "-q", help="Nothing on stdout: no banner, progress or tables "
+      "(warnings and errors still on stderr, files still written); the exit code is the "
+      "verdict.", default=False),
+    p("output", str, help="text, or json: the result as one JSON document on stdout (the "
+      "--report-json model; send: the attempts and outcome), the rest on stderr.",
+      default="text"),
 )}
 
 TARGET = ("url", "config")
@@ -161,18 +171,18 @@ SEND = (*TARGET, *AUTH, *PAYLOAD,
     p("process_id", Str, help="Process UUID. Default: random."),
     "set", "unset",
     S["bodies"].but(help="Send this body as it is: a file of one JSON object (one line)."),
-    *RETRY, "seed", *HTTP, "log", "source_address")
+    *RETRY, "seed", *HTTP, "log", "source_address", "quiet", "output")
 
 RUN = (
     Param("scenario", Path | None, (), "A scenario file (scenarios/*.yaml); flags override its "
           "settings.", None),
     *TARGET, *AUTH, *PAYLOAD, "count", *TRAFFIC, *OVERRIDES, *THROTTLE, *RETRY, "seed", *HTTP,
-    "source_address", "report_json", "hdr_log", "log",
+    "source_address", "report_json", "hdr_log", "metrics_port", "metrics_host", "log",
     p("junit", Path | None, help="With a scenario: JUnit XML, one testcase per expectation."),
     "grace",
     p("progress_every", Float, help="Seconds between progress lines when not on a terminal. "
       "Default: 5."),
-    "workers", "http_client", *SHARDING)
+    "workers", "http_client", *SHARDING, "quiet", "output")
 
 CHECK = (*TARGET, *AUTH, "flow",
     S["timeout"].but(help="The platform's timeout: p99 latency must stay below it. Default: 10."),
@@ -199,7 +209,8 @@ CHECK = (*TARGET, *AUTH, "flow",
     p("fallback_window", float, help="Seconds the outage lasts at most while processes "
       "finish.", default=10.0),
     p("denied_source", Str, help="A local IP the receiver must refuse notifications from "
-      "(not 2xx, or no connection): enables denied-source."))
+      "(not 2xx, or no connection): enables denied-source."),
+    "quiet", "output")
 
 LOAD = (*TARGET, *AUTH, *PAYLOAD,
     p("rate", Str, help="Arrivals per second (open model), or 'max' for a closed model at the "
@@ -207,14 +218,14 @@ LOAD = (*TARGET, *AUTH, *PAYLOAD,
     p("duration", str, "--duration", "-d", help="How long: 10, 10s, 2m, 1h.", default="10s"),
     p("ramp", Str, help="A rate profile TIME:RATE,... e.g. 0:50,30s:2000,60s:2000 (no --rate)."),
     "workers", "concurrency", "adaptive", *TRAFFIC, *OVERRIDES, *RETRY, "seed", *HTTP,
-    "source_address", "report_json", "hdr_log", "log",
+    "source_address", "report_json", "hdr_log", "metrics_port", "metrics_host", "log",
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE, e.g. 'response_p99_ms<300' "
       "(repeatable): any unmet threshold exits 1."),
     "grace",
     p("graceful_stop", str, help="After --duration, how long in-flight attempts and retries "
       "may go on before they are cancelled (as k6's gracefulStop).", default="10s"),
-    "http_client", *SHARDING)
+    "http_client", *SHARDING, "quiet", "output")
 
 MERGE = (
     Param("shards", list[Path], (), "Shard results written by run/load --shard-out.", ...),
@@ -309,7 +320,7 @@ _METAVARS = {
     "start_tolerance": "DURATION", "start_in": "DURATION", "finish_after": "DURATION",
     "rate": "RATE", "ramp": "PROFILE", "seed": "N", "tolerance": "PERCENT",
     "outage": "START+DURATION", "statuses": "LIST", "run_id": "ID", "only": "NAME",
-    "flaw": "FLAW", "status": "STATUS",
+    "flaw": "FLAW", "status": "STATUS", "output": "text|json",
 }  # fmt: skip
 _SECONDS = {"timeout", "interval", "max_interval", "grace", "throttle_window", "token_ttl",
             "read_timeout", "idle_timeout", "fallback_within", "fallback_window",

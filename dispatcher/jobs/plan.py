@@ -19,13 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..arrivals import parse_duration
 from ..credentials import is_secret_header
 from ..errors import ConfigError
 from ..quoting import shown
-from ..settings.sources import ENV_SECRETS
-from ..settings.urls import redact_url
-from ..shards import parse_start_at
 from .flags import Flags
 from .params import Param, Str, p
 
@@ -40,8 +36,6 @@ SECRET_NAME = "webhook-sim-credentials"  # the Kubernetes Secret the manifest re
 MARKER = "--- webhook-sim shard json ---"
 RESULTS_MOUNT = "/results"  # the pod's scratch volume the shard writes its JSON to
 
-# Credential flags that have an environment variable: dropped from the plan, wired instead.
-ENV_FLAGS = {"--" + key.replace("_", "-"): name for key, name in ENV_SECRETS.items()}
 SHARD_FLAGS = ("--shard", "--run-id", "--start-at", "--shard-out")  # the plan's to set
 MERGE_FLAGS = ("--expect", "--report-json", "--report-html")  # judged on the merged result
 _RUN_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")  # a k8s label value
@@ -92,6 +86,8 @@ def _value(words: Sequence[str], i: int) -> tuple[str, str | None, int]:
 
 
 def _no_userinfo(words: Sequence[str]) -> None:
+    from ..settings.urls import redact_url  # here: `webhook-sim --help` reads PLAN, fast
+
     for i, word in enumerate(words):
         name, eq, value = word.partition("=") if word.startswith("--") else ("", "", word)
         if redact_url(value) != value:
@@ -114,13 +110,17 @@ def parse_command(words: Sequence[str], env: Mapping[str, str]) -> Command:
     if words[0] not in ("run", "load"):
         raise ConfigError(f"the command after -- is {shown(words[0])}: plan splits run or load")
     _no_userinfo(words)
+    from ..settings.sources import ENV_SECRETS
+
+    # Credential flags that have an environment variable: dropped from the plan, wired instead.
+    env_flags = {"--" + key.replace("_", "-"): name for key, name in ENV_SECRETS.items()}
     kept, merge = [words[0]], []
     wired = {name for name in ENV_SECRETS.values() if env.get(name)}
     rest, i = words[1:], 0
     while i < len(rest):
         name, value, width = _value(rest, i)
-        if name in ENV_FLAGS:
-            wired.add(ENV_FLAGS[name])
+        if name in env_flags:
+            wired.add(env_flags[name])
             i += width
             continue
         header = (value or "").partition(":")[0].strip()
@@ -159,6 +159,9 @@ def _utc(moment: datetime) -> str:
 
 def start_instant(start_in: str | None, start_at: str | None, now: datetime) -> Start:
     """The instant the shards start: `now` plus a delay, in whole seconds, or one given."""
+    from ..arrivals import parse_duration
+    from ..shards import parse_start_at
+
     if start_in is not None and start_at is not None:
         raise ConfigError("--start-in and --start-at do not go together: give one")
     if start_at is not None and not start_at.startswith("+"):

@@ -86,6 +86,9 @@ def launch_and_merge(
     if flags.get("hdr_log") is not None:  # each shard would write its own on its own node
         raise ConfigError("--hdr-log does not go with --ray yet: give it to shards run with "
                           "--shard K/N, one log each")  # fmt: skip
+    if flags.get("metrics_port") is not None:  # the shards run on other nodes, out of sight
+        raise ConfigError("--metrics-port does not go with --ray: give it to shards run with "
+                          "--shard K/N, one port each")  # fmt: skip
     validate({**flags, "ray": False, "shards": None})
     args, env = shard_command(params, flags)
     from .ray import launch
