@@ -1,11 +1,12 @@
-"""A load report as one self-contained HTML page: run metadata and a verdict, hand-written SVG
-charts (`dispatcher.htmlcharts`), tables; nothing fetched from anywhere.
+"""A load (or run) report as one self-contained HTML page: run metadata and a verdict,
+hand-written SVG charts (`dispatcher.htmlcharts`), tables; nothing fetched from anywhere. Given
+a baseline report, the charts draw its series too, dashed.
 
 The page's Content-Security-Policy forbids every request (`default-src 'none'`): opened from
 a file or a mail, it stays offline. Its one inline script only records, into `<body data-*>`,
-errors and blocked requests and how many data marks each chart drew (what the browser test
-reads). The report's JSON is embedded too (`<script type="application/json" id="report">`),
-so the page is both the picture and the data.
+errors and blocked requests, how many data marks each chart drew and how many rows each table
+shows (what the browser test reads). The report's JSON is embedded too (`<script
+type="application/json" id="report">`), so the page is both the picture and the data.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .htmlcharts import latency_figure, rate_figure, spectrum_figure, throttle_figure
+from .htmlcharts.runview import as_load
 from .htmlcharts.svg import number as fmt
-from .report.model import LoadReport, as_json
+from .report.model import LoadReport, RunReport, as_json
 
 
 def _ms(value: float | None) -> str:
@@ -73,24 +75,31 @@ def metadata(report: LoadReport) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
-def verdict(report: LoadReport) -> str:
+def verdict(report: LoadReport, run: RunReport | None = None) -> str:
+    """The page's one-line verdict; `run`: the run report `report` was made from. FAIL when a
+    threshold (a run: a notification or the scenario) failed, ATTENTION when only something
+    else needs a look."""
     parts: list[tuple[bool, str]] = []
     thresholds = report.thresholds or []
-    failed = [t for t in thresholds if t.status == "failed"]
-    if thresholds:
-        parts.append((not failed, f"{len(thresholds) - len(failed)} of {len(thresholds)} "
-                                  "thresholds passed"))  # fmt: skip
+    failures = sum(t.status == "failed" for t in thresholds)
+    n = report.notifications
+    if run is not None:
+        parts.append((n.delivered == n.scheduled,
+                      f"{n.delivered} of {n.scheduled} notifications delivered"))  # fmt: skip
+        if run.scenario is not None:
+            ok = run.scenario.passed
+            parts.append((ok, f"scenario {run.scenario.name} {'passed' if ok else 'failed'}"))
+        failures = sum(not good for good, _ in parts)
+    elif thresholds:
+        parts.append((not failures, f"{len(thresholds) - failures} of {len(thresholds)} "
+                                    "thresholds passed"))  # fmt: skip
     else:
         parts.append((True, "no thresholds set"))
     sender = report.sender
-    parts.append(
-        (
-            not sender.saturated,
-            "sender saturated: the figures may be webhook-sim's limit, not the receiver's"
-            if sender.saturated
-            else "sender kept up",
-        )
-    )
+    if run is None:  # a run does not judge its sender
+        parts.append((not sender.saturated,
+                      "sender saturated: the figures may be webhook-sim's limit, not the "
+                      "receiver's" if sender.saturated else "sender kept up"))  # fmt: skip
     parts.append((not sender.throttled, f"throttled (the limit fell to {report.throttle.min_limit})"
                   if sender.throttled else "not throttled"))  # fmt: skip
     if report.interrupted:
@@ -100,7 +109,7 @@ def verdict(report: LoadReport) -> str:
     ok = all(good for good, _ in parts)
     spans = "".join(f'<span class="{"good" if good else "bad"}">{_e(text)}</span>'
                     for good, text in parts)  # fmt: skip
-    head = "PASS" if ok else "ATTENTION" if not failed else "FAIL"
+    head = "PASS" if ok else "ATTENTION" if not failures else "FAIL"
     return f'<p class="verdict {"good" if ok else "bad"}"><b>{head}</b>{spans}</p>'
 
 
@@ -108,7 +117,29 @@ def _outcome_class(name: str) -> str:
     return f"{name[0]}xx" if name.isdigit() and len(name) == 3 else "error"
 
 
-def tables(report: LoadReport) -> str:
+def _first_seen(report: LoadReport) -> dict[str, tuple[str, str]]:
+    """Each outcome's sample: where it was first seen, and what the receiver said."""
+    return {
+        s.outcome: (f"{s.process_id} ({s.key}), attempt {s.attempt}, at {s.t_s:g} s",
+                    s.excerpt or "(empty body)")
+        for s in report.samples or []
+    }  # fmt: skip
+
+
+def slowest_table(report: LoadReport) -> str:
+    if not report.slowest:
+        return ""
+    rows = [(_ms(s.response_ms), _ms(s.service_ms), s.process_id, s.key, s.attempt, s.outcome,
+             f"{s.t_s:g} s", s.final or "not yet")
+            for s in report.slowest]  # fmt: skip
+    head = ("response time", "service time", "process", "notification", "attempt", "status",
+            "ended at", "notification's outcome")  # fmt: skip
+    return ("<h2>Slowest attempts</h2><p class=\"hint\">By response time (from the instant each "
+            "was due), answered attempts only.</p>" + _table(head, rows, "slowest"))  # fmt: skip
+
+
+def tables(report: LoadReport, *, run: bool = False) -> str:
+    """The page's tables; `run`: a run's page, without what only a load test measures."""
     out = []
     if report.thresholds:
         rows = [(t.name, t.status, "; ".join(t.evidence) or t.message, t.description)
@@ -117,8 +148,12 @@ def tables(report: LoadReport) -> str:
                                                   rows, "thresholds"))  # fmt: skip
     total = report.attempts.total or 1
     outcomes = sorted(report.attempts.by_outcome.items(), key=lambda kv: -kv[1])
-    counts = [(k, _outcome_class(k), v, f"{v / total:.1%}") for k, v in outcomes]
-    out.append("<h2>Outcomes</h2>" + _table(("outcome", "class", "attempts", "share"), counts))
+    seen = _first_seen(report)
+    counts = [(k, _outcome_class(k), v, f"{v / total:.1%}", *seen.get(k, ("-", "-")))
+              for k, v in outcomes]  # fmt: skip
+    head = ("outcome", "class", "attempts", "share", "first seen", "what the receiver said")
+    out.append("<h2>Outcomes</h2>" + _table(head, counts, "outcomes"))
+    out.append(slowest_table(report))
     n, rate, sender = report.notifications, report.rate, report.sender
     service, response = report.latency_ms.service, report.latency_ms.response
     keys = ("p50", "p90", "p95", "p99", "p99_9", "max")
@@ -141,6 +176,11 @@ def tables(report: LoadReport) -> str:
         ("in flight", f"peak {report.peak_in_flight}, cap {report.throttle.cap}, "
                       f"lowest limit {report.throttle.min_limit}"),
     ]  # fmt: skip
+    if run:  # a run has no target rate, no open-model arrivals, no judged sender
+        load_only = {"target rate", "attempted rate", "queued / dropped / late starts",
+                     "response time (from the intended start)", "sender loop lag",
+                     "sender saturated"}  # fmt: skip
+        summary = [row for row in summary if row[0] not in load_only]
     out.append("<h2>Summary</h2>" + _table(("", ""), summary, "summary"))
     out.append(
         "<h2>Settings used</h2>"
@@ -174,7 +214,12 @@ table { border-collapse: collapse; margin-bottom: 1em; width: 100%; }
 th, td { text-align: left; padding: .2em .8em .2em 0; border-bottom: 1px solid #eee;
          vertical-align: top; }
 thead th { border-bottom: 1px solid #aaa; } table.summary thead { display: none; }
-table.settings td { font-family: ui-monospace, monospace; font-size: 12px; }
+table.settings td, table.outcomes td:last-child { font-family: ui-monospace, monospace;
+  font-size: 12px; overflow-wrap: anywhere; }
+table.outcomes td:last-child { width: 40%; }
+table.outcomes, table.slowest { font-size: 13px; }
+table.slowest td { white-space: nowrap; }
+p.hint { color: #555; margin: .2em 0 .5em; }
 @media print { body { max-width: none; margin: 0; font-size: 11px; }
   svg.figure, table, .verdict { break-inside: avoid; } h2 { break-after: avoid; } }
 """
@@ -205,6 +250,10 @@ PROBE = """(function () {
       });
       chart.dataset.drawn = drawn;
     });
+    document.querySelectorAll("table[class]").forEach(function (table) {
+      document.body.dataset["table" + table.className.replace(/^./, function (c) {
+        return c.toUpperCase(); })] = table.tBodies[0].rows.length;
+    });
     var body = document.body, errors = window.reportErrors || ["the error listener did not run"];
     body.dataset.resources = performance.getEntriesByType("resource").length;
     body.dataset.errors = errors.length;
@@ -217,26 +266,37 @@ PROBE = """(function () {
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 
-def render(report: LoadReport) -> str:
-    meta = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in metadata(report))
-    figures = [rate_figure(report), latency_figure(report), spectrum_figure(report),
-               throttle_figure(report)]  # fmt: skip
-    data = json.dumps(as_json(report)).replace("</", "<\\/")
+def render(report: LoadReport | RunReport, baseline: LoadReport | RunReport | None = None) -> str:
+    """The page for `report`; `baseline`: another report whose series the charts draw too,
+    dashed and labelled "baseline" (`report --html --compare`)."""
+    run = report if isinstance(report, RunReport) else None
+    page = as_load(report) if isinstance(report, RunReport) else report
+    base = as_load(baseline) if isinstance(baseline, RunReport) else baseline
+    meta = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in metadata(page))
+    figures = [rate_figure(page, base), latency_figure(page, base), spectrum_figure(page, base),
+               throttle_figure(page)]  # fmt: skip
+    # No "<" at all in the embedded JSON (it holds what receivers said): neither "</script>"
+    # nor "<!--" can end or bend the script element; JSON reads "\\u003c" back as "<".
+    data = json.dumps(as_json(report)).replace("<", "\\u003c")
+    against = "" if base is None else (
+        '<p class="hint">Dashed lines marked "baseline" are the baseline report\'s '
+        f"(generated {_e(_date(base.generated_at))}).</p>"
+    )  # fmt: skip
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>webhook-sim load report: {_e(_url(report.settings.get("url")))}</title>
+<title>webhook-sim {report.kind} report: {_e(_url(report.settings.get("url")))}</title>
 <script>{LISTEN}</script>
 <style>{STYLE}</style></head>
 <body data-errors="0" data-resources="0">
-<h1>webhook-sim load report</h1>
+<h1>webhook-sim {report.kind} report</h1>
 <dl class="meta">{meta}</dl>
-{verdict(report)}
+{verdict(page, run)}
 <p class="hint">Hover a chart for each second's figures. Times are seconds from the start;
 a hatched band is a last second the run covered only in part, drawn at its rate.</p>
-{"".join(figures)}
-{tables(report)}
+{against}{"".join(figures)}
+{tables(page, run=run is not None)}
 <script type="application/json" id="report">{data}</script>
 <script>{PROBE}</script>
 </body></html>

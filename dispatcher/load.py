@@ -277,7 +277,7 @@ def run_workers(
             controls.append(control_w)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    wires: list[dict[str, Any]] = []
+    wires: dict[int, dict[str, Any]] = {}  # by worker: merged in index order, not arrival's
     failed: list[str] = []
     late: list[str] = []
     live: dict[int, dict[str, Any]] = {}
@@ -320,7 +320,7 @@ def run_workers(
                 elif "error" in answer:
                     failed.append(answer["error"])
                 else:
-                    wires.append(answer["wire"])
+                    wires[index] = answer["wire"]
     finally:
         for control in controls:
             control.close()
@@ -332,7 +332,8 @@ def run_workers(
     if late and not wires:  # every worker was late: nothing was sent
         raise LateStart(late[0])
     failed += [f"worker late: {line}" for line in late]
-    return WorkersOutcome(merge(wires) if wires else Metrics(cap=0), tuple(failed))
+    merged = merge([wires[i] for i in sorted(wires)]) if wires else Metrics(cap=0)
+    return WorkersOutcome(merged, tuple(failed))
 
 
 PROGRESS_EVERY_S = 0.5  # how often a worker tells its parent its live figures

@@ -13,6 +13,20 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from .samples import (
+    KINDS,
+    Sample,
+    Slowest,
+    add_counts,
+    first_samples,
+    kind_counts,
+    sample_wire,
+    samples_from,
+    slow_wire,
+    slowest_from,
+    slowest_of,
+)
+
 # Microsecond resolution up to one hour, 3 significant digits (0.1% error), as wrk2 and oha do.
 _LOWEST_US = 1
 _HIGHEST_US = 3_600_000_000
@@ -58,6 +72,9 @@ class Second:
     deliveries: int = 0
     failures: int = 0  # failed attempts
     limit: int = 0
+    peak_in_flight: int = 0  # the most attempts in flight at once during the second
+    # Attempts answered, by `samples.KINDS` index: status class or error kind.
+    kinds: list[int] = field(default_factory=lambda: [0] * len(KINDS))
     # The second's response times, HDR-encoded once the second is over: a few hundred bytes
     # instead of a live histogram (~190 kB) for every second of an hour-long run.
     response: str | None = None
@@ -134,6 +151,12 @@ class Metrics:
     window_attempts: int = 0
     window_failures: int = 0
     duration_s: float = 0.0
+    # The first attempt of each outcome, and the slowest answered ones.
+    samples: dict[str, Sample] = field(default_factory=dict)
+    slowest: Slowest = field(default_factory=Slowest)
+    # Per-second outcome kinds and in-flight peaks, samples and slowest were recorded: not so
+    # when merged from a shard written before they were.
+    detailed: bool = True
 
     def __post_init__(self) -> None:
         self.limit = self.min_limit = self.cap
@@ -146,7 +169,9 @@ class Metrics:
         self.close_second()
         start = seconds[-1].t + 1 if seconds else 0
         for missing in range(start, t + 1):
-            seconds.append(Second(missing, limit=self.limit))
+            # In flight as it was when the second began: the callers change `in_flight` only
+            # once the second it changed in is open.
+            seconds.append(Second(missing, limit=self.limit, peak_in_flight=self.in_flight))
         return seconds[-1]
 
     def close_second(self) -> None:
@@ -188,7 +213,12 @@ _SUMMED = (
 
 def to_wire(m: Metrics) -> dict[str, Any]:
     """A picklable, mergeable picture of one worker's metrics (histograms HDR-encoded)."""
-    return {
+    seconds = [
+        (s.t, s.arrivals, s.late, s.attempts, s.deliveries, s.failures, s.limit, s.response,
+         s.peak_in_flight, kind_counts(s.kinds))
+        for s in m.seconds
+    ]  # fmt: skip
+    wire = {
         "counters": {name: getattr(m, name) for name in _SUMMED},
         "max_attempts_per_notification": m.max_attempts_per_notification,
         "duration_s": m.duration_s,
@@ -200,16 +230,20 @@ def to_wire(m: Metrics) -> dict[str, Any]:
         "response": m.response.encode(),
         "loop_lag": m.loop_lag.encode(),
         "timeline": [(p.t_s, p.limit, p.failure_rate, p.attempts) for p in m.timeline],
-        "seconds": [
-            (s.t, s.arrivals, s.late, s.attempts, s.deliveries, s.failures, s.limit, s.response)
-            for s in m.seconds
-        ],
+        "seconds": seconds,
     }
+    if m.detailed:  # else merged from an old shard: passed on as what it is, a part
+        wire["samples"] = sample_wire(m.samples)
+        wire["slowest"] = slow_wire(m.slowest.ranked())
+    return wire
 
 
 def merge(wires: list[dict[str, Any]]) -> Metrics:
-    """One Metrics for several workers: counters add up (so do the workers' shares of the cap
-    and their in-flight peaks, each an upper bound), histograms merge exactly."""
+    """One Metrics for several workers (in index order): counters add up (so do the workers'
+    shares of the cap and their in-flight peaks, each an upper bound), histograms merge exactly,
+    the slowest are the slowest of all, an outcome's sample is the first worker's.
+    A wire written before samples and per-second kinds were (an old shard's) leaves the merged
+    metrics without them (`detailed` False): a part must not pass for the whole."""
     merged = Metrics(cap=0)
     merged.limit = merged.min_limit = 0
     seconds: dict[int, Second] = {}
@@ -229,8 +263,16 @@ def merge(wires: list[dict[str, Any]]) -> Metrics:
         for name in ("latency", "response", "loop_lag"):
             getattr(merged, name).decode_and_add(wire[name])
         merged.timeline += [ThrottlePoint(*point) for point in wire["timeline"]]
-        for t, arrivals, late, attempts, deliveries, failures, limit, response in wire["seconds"]:
+        merged.detailed &= "samples" in wire and "slowest" in wire
+        for row in wire["seconds"]:
+            # Eight entries in a shard written before the in-flight peak and kinds were.
+            t, arrivals, late, attempts, deliveries, failures, limit, response, *more = row
             entry = seconds.setdefault(t, Second(t))
+            if len(more) == 2:
+                entry.peak_in_flight += more[0]
+                add_counts(entry.kinds, more[1])
+            else:
+                merged.detailed = False
             entry.arrivals += arrivals
             entry.late += late
             entry.attempts += attempts
@@ -242,5 +284,9 @@ def merge(wires: list[dict[str, Any]]) -> Metrics:
     for t, histogram in responses.items():
         seconds[t].response = histogram.encode()
     merged.timeline.sort(key=lambda p: p.t_s)
+    if merged.detailed:
+        merged.samples = first_samples(samples_from(w["samples"]) for w in wires)
+        for slow in slowest_of(slowest_from(w["slowest"]) for w in wires):
+            merged.slowest.offer(slow)
     merged.seconds = [seconds[t] for t in sorted(seconds)]
     return merged

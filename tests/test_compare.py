@@ -4,6 +4,7 @@ real reports: its table, its exit codes, its one-line errors."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -156,13 +157,30 @@ def test_compare_two_load_reports(
     page = tmp_path / "slow.html"
     code, out, _ = cli(capsys, "report", slow, "--compare", base, "--html", str(page))
     assert code == 1
-    assert page.read_text().count("<svg") == 4
+    text = page.read_text()
+    assert text.count("<svg") == 4
+    # The charts draw the baseline's series too, dashed; without --compare, none.
+    for name in ("baseline p50", "baseline p99", "baseline response time"):
+        assert f">{name}</text>" in text, name
+    alone = tmp_path / "alone.html"
+    assert cli(capsys, "report", slow, "--html", str(alone))[0] == 0
+    assert "baseline" not in alone.read_text()
+    assert points(text, "Response time per second") > points(
+        alone.read_text(), "Response time per second"
+    )
 
     # Bad input: one line, exit 2.
     code, _, err = cli(capsys, "report", slow, "--compare", base, "--tolerance", "10")
     assert code == 2
     assert err.count("\n") == 1
     assert "--tolerance = '10'" in err
+
+
+def points(page: str, title: str) -> int:
+    """How many data marks the chart titled `title...` holds."""
+    found = re.search(rf'<g class="chart" data-points="(\d+)" data-title="{title}', page)
+    assert found is not None, title
+    return int(found.group(1))
 
 
 def write_json(path: Path, data: Any) -> str:

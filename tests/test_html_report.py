@@ -23,18 +23,20 @@ from dispatcher.cli import main
 from dispatcher.html import render
 from dispatcher.load import LoadPlan
 from dispatcher.metrics import Metrics, ThrottlePoint, record_seconds
-from dispatcher.report import load_report, read_load_report
+from dispatcher.report import load_report, read_load_report, run_report
 from dispatcher.report.model import LoadReport, as_json
+from dispatcher.samples import KINDS, Sample, SlowAttempt
 from dispatcher.settings import Settings, TrafficSettings
 
 CHARTS = [
     "Arrivals vs deliveries",
-    "Attempt outcomes (stacked)",
+    "Attempt outcomes by kind (stacked)",
     "Response time per second (from the intended start)",
     "Latency by percentile: service vs response time",
-    "In-flight limit against in flight",
+    "In flight per second against the in-flight limit",
     "Throttle decisions: failed share of each window",
 ]
+TABLES = ("Outcomes", "Slowest attempts", "Summary", "Settings used")
 SETTINGS = Settings.model_validate(
     {"url": "http://127.0.0.1:9/hook", "auth": {"type": "basic", "basic": "u:hunter2"}}
 )
@@ -47,15 +49,26 @@ def metrics() -> Metrics:
     m.scheduled = m.delivered = 25
     m.attempts_total = m.requests_total = 27
     m.by_outcome.update({"200": 25, "503": 1, "timeout": 1})
-    for t, (arrivals, ok, failed) in enumerate([(10, 9, 1), (10, 10, 1), (5, 6, 0)]):
+    seconds = [(10, 9, 1, "5xx", 4), (10, 10, 1, "timeout", 7), (5, 6, 0, "5xx", 2)]
+    for t, (arrivals, ok, failed, kind, peak) in enumerate(seconds):
         second = m.second(t)
         second.arrivals, second.deliveries = arrivals, ok
         second.attempts, second.failures = ok + failed, failed
+        second.kinds[KINDS.index("2xx")] = ok
+        second.kinds[KINDS.index(kind)] = failed
+        second.peak_in_flight = peak
         for ms in range(1, ok + 1):
             record_seconds(m.latency, ms / 1000)
             record_seconds(m.response, 2 * ms / 1000)
             record_seconds(m.this_second, 2 * ms / 1000)
+            m.slowest.offer(SlowAttempt(2 * ms / 1000, ms / 1000, f"p-{t}-{ms}", "3", 1, "200",
+                                        t + 0.5, "delivered"))  # fmt: skip
     m.close_second()
+    m.samples = {
+        "200": Sample("200", 200, "", "p-0-1", "3", 1, 0.01),
+        "503": Sample("503", 503, '<b>busy</b> "retry" & wait', "p-0-9", "3", 1, 0.2),
+        "timeout": Sample("timeout", None, "no answer within 10 s", "p-1-3", "3", 2, 1.5),
+    }
     m.timeline += [ThrottlePoint(1.0, 5, 0.1, 20), ThrottlePoint(2.0, 6, 0.0, 21)]
     m.min_limit = 5
     m.duration_s, m.arrival_window_s = 2.5, 2.5
@@ -83,10 +96,21 @@ def test_the_page_holds_every_chart_and_table() -> None:
     found = charts(page)
     assert list(found) == CHARTS
     assert all(int(attrs["data-points"]) > 0 for attrs in found.values()), found
-    for heading in ("Thresholds", "Outcomes", "Summary", "Settings used"):
-        assert heading in page or (heading == "Thresholds" and r.thresholds is None)
+    for heading in TABLES:
+        assert f"<h2>{heading}</h2>" in page
+    assert ("<h2>Thresholds</h2>" in page) == bool(r.thresholds)
     for outcome in ("200", "503", "timeout"):
         assert f"<td>{outcome}</td>" in page
+    # Each outcome's first answer, escaped: a receiver's words are never markup.
+    assert "<td>&lt;b&gt;busy&lt;/b&gt; &quot;retry&quot; &amp; wait</td>" in page
+    assert "<td>no answer within 10 s</td>" in page
+    assert "<b>busy" not in page  # not in the embedded JSON either
+    assert "<td>p-1-3 (3), attempt 2, at 1.5 s</td>" in page
+    slowest = re.search(r'<table class="slowest">.*?</table>', page, re.S)
+    assert slowest is not None
+    rows = re.findall(r"<tr><td>([\d.]+) ms</td>", slowest.group(0))
+    assert [float(v) for v in rows] == [20.0, 18.0, 18.0, 16.0, 16.0, 14.0, 14.0, 12.0, 12.0,
+                                        12.0]  # fmt: skip
     assert "<td>***</td>" in page  # the Basic credentials, as the settings hold them
     assert "hunter2" not in page
     # Offline: nothing may be fetched, and the page says so to the browser.
@@ -120,13 +144,91 @@ def test_a_partial_last_second_is_drawn_at_its_rate() -> None:
 def test_a_report_written_before_the_new_fields_still_renders(tmp_path: Path) -> None:
     data = as_json(report())
     del data["tool_version"], data["generated_at"], data["latency_ms"]["spectrum"]
+    del data["samples"], data["slowest"]
     for second in data["timeline"]:
         del second["p50_ms"], second["p90_ms"], second["max_ms"]
+        del second["outcomes"], second["peak_in_flight"]
     path = tmp_path / "old.txt"  # not .json: the schema fixture checks .json files
     path.write_text(json.dumps(data))
-    found = charts(render(read_load_report(path)))
+    page = render(read_load_report(path))
+    found = charts(page)
     assert list(found) == CHARTS
     assert all(int(attrs["data-points"]) > 0 for attrs in found.values()), found
+    assert "answered 2xx" in page  # outcomes as they were: 2xx against failed
+    assert "in flight second by second is not recorded" in page
+    assert "<h2>Slowest attempts</h2>" not in page
+
+
+def panel(page: str, title: str) -> str:
+    """One chart's markup, by its title."""
+    start = page.index(f'data-title="{title}"')
+    return page[start : page.index("</g>", start)]
+
+
+def legend(markup: str) -> list[str]:
+    return [html.unescape(t) for t in re.findall(r'<text x="788" y="[\d.]+">([^<]*)</text>',
+                                                 markup)]  # fmt: skip
+
+
+def test_outcomes_are_stacked_by_kind_second_by_second() -> None:
+    chart = panel(render(report()), "Attempt outcomes by kind (stacked)")
+    assert legend(chart)[:3] == ["2xx", "5xx", "timeout"]
+    # A bar per kind that occurred in each second: 2xx and 5xx, 2xx and timeout, 2xx.
+    assert chart.count('<rect class="series"') == 5
+    assert "1 s: 2xx 10, timeout 1" in chart
+
+
+def test_in_flight_is_drawn_second_by_second_against_the_limit() -> None:
+    chart = panel(render(report()), "In flight per second against the in-flight limit")
+    assert "peak in flight" in legend(chart)
+    assert "in-flight limit" in legend(chart)
+    # Each second's column tells its peak (the tooltip over every chart of the figure).
+    assert "in-flight limit 10, peak in flight 4" in chart
+    assert "in-flight limit 10, peak in flight 7" in chart
+    steps = re.search(r'<polyline class="series" points="([^"]*)"[^>]*><title>peak in flight',
+                      chart)  # fmt: skip
+    assert steps is not None
+    assert len(steps.group(1).split()) == 4  # each second's peak, held to the end
+
+
+def test_a_baseline_is_drawn_dashed_beside_the_report() -> None:
+    new = report()
+    slower = new.model_copy(update={"timeline": [
+        s.model_copy(update={"p50_ms": (s.p50_ms or 0) * 3, "p99_ms": (s.p99_ms or 0) * 3})
+        for s in new.timeline
+    ]})  # fmt: skip
+    plain, page = render(new), render(new, baseline=slower)
+    latency = panel(page, "Response time per second (from the intended start)")
+    assert {"baseline p50", "baseline p99"} <= set(legend(latency))
+    dashed = re.findall(r'<polyline class="series"[^>]*stroke-dasharray="5 3"[^>]*>', latency)
+    assert len(dashed) == 2
+    spectrum = panel(page, "Latency by percentile: service vs response time")
+    assert {"baseline service time", "baseline response time"} <= set(legend(spectrum))
+    assert "baseline deliveries" in legend(panel(page, "Arrivals vs deliveries"))
+    before, after = charts(plain), charts(page)
+    drawn_on = [CHARTS[0], CHARTS[2], CHARTS[3]]
+    for title in drawn_on:
+        assert int(after[title]["data-points"]) > int(before[title]["data-points"]), title
+    assert "baseline" not in plain
+    # The legend sits right of the plot area, never over the data.
+    assert all(float(x) >= 750 for x in re.findall(r'<text x="([\d.]+)" y="[\d.]+">baseline',
+                                                    page))  # fmt: skip
+
+
+def test_a_run_report_renders_as_a_page_of_its_own() -> None:
+    run = run_report(metrics(), SETTINGS, traffic=TrafficSettings(count=25, seed=7))
+    page = render(run)
+    assert "<h1>webhook-sim run report</h1>" in page
+    found = charts(page)
+    assert list(found) == CHARTS
+    assert all(int(attrs["data-points"]) > 0 for attrs in found.values()), found
+    assert "25 of 25 notifications delivered" in page
+    assert "sender kept up" not in page  # a run does not judge its sender
+    assert "attempted rate" not in page
+    assert "<dt>webhook-sim</dt><dd>-</dd>" not in page  # the version that made the page
+    embedded = EMBEDDED.search(page)
+    assert embedded is not None
+    assert json.loads(embedded.group(1))["kind"] == "run"
 
 
 # In a browser ------------------------------------------------------------------------------
@@ -177,13 +279,7 @@ def test_a_browser_draws_every_chart_offline(
     out, _ = capsys.readouterr()
     assert code == 0, out
 
-    body, found = drawn(page, tmp_path / "profile")
-    assert body["data-errors"] == "0", body.get("data-error-text")
-    assert body["data-resources"] == "0"
-    assert list(found) == CHARTS
-    for title, attrs in found.items():
-        assert int(attrs["data-points"]) > 0, title
-        assert attrs["data-drawn"] == attrs["data-points"], (title, attrs)
+    found = every_chart_drawn(page, tmp_path / "profile")
 
     shot = tmp_path / "report.png"
     browse(page, tmp_path / "profile", f"--screenshot={shot}")
@@ -200,6 +296,51 @@ def test_a_browser_draws_every_chart_offline(
     assert {t: a["data-drawn"] for t, a in redrawn.items()} == {
         t: a["data-drawn"] for t, a in found.items()
     }
+
+    # Against a baseline (itself: not worse), the baseline's series are drawn too.
+    against = tmp_path / "against.html"
+    code = main(["report", str(json_file), "--html", str(against), "--compare", str(json_file)])
+    assert code == 0, capsys.readouterr().out
+    with_base = every_chart_drawn(against, tmp_path / "profile")
+    for title in (CHARTS[0], CHARTS[2], CHARTS[3]):
+        assert int(with_base[title]["data-drawn"]) > int(found[title]["data-drawn"]), title
+    assert "baseline p99" in against.read_text()
+
+
+def every_chart_drawn(page: Path, profile: Path) -> dict[str, dict[str, str]]:
+    """The page drawn offline with no error: every chart's every data mark, every table."""
+    body, found = drawn(page, profile)
+    assert body["data-errors"] == "0", body.get("data-error-text")
+    assert body["data-resources"] == "0"
+    assert list(found) == CHARTS
+    for title, attrs in found.items():
+        assert int(attrs["data-points"]) > 0, title
+        assert attrs["data-drawn"] == attrs["data-points"], (title, attrs)
+    for table in ("outcomes", "slowest", "summary", "settings"):
+        assert body[f"data-table-{table}"] != "0", (table, body)
+    return found
+
+
+@pytest.mark.e2e  # a short run and a browser
+def test_run_writes_an_html_report_too(
+    shared_receiver: Callable[..., str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chromium()
+    url = shared_receiver("--fail-rate", "0.3", "--latency-ms", "2")
+    page, json_file = tmp_path / "run.html", tmp_path / "run.json"
+    code = main(["run", "--url", url, "--count", "60", "--max-rate", "40", "--seed", "5",
+                 "--max-attempts", "10", "--interval", "0.05", "--report-html", str(page),
+                 "--report-json", str(json_file)])  # fmt: skip
+    out, _ = capsys.readouterr()
+    assert code == 0, out
+    assert f"HTML report written to {page}" in out
+    text = page.read_text()
+    assert "<h1>webhook-sim run report</h1>" in text
+    assert "notifications delivered" in text
+    every_chart_drawn(page, tmp_path / "profile")
+    saved = json.loads(json_file.read_text())
+    assert saved["kind"] == "run"
+    assert {"timeline", "samples", "slowest", "spectrum"} <= saved.keys()
 
 
 @pytest.mark.e2e  # a browser

@@ -113,8 +113,35 @@ async def test_shards_send_what_one_process_sends_on_one_clock(
     assert merged["shards"]["start_at"] == rfc3339(start)
     assert merged["workers"] == SHARDS
     assert sum(s["arrivals"] for s in merged["timeline"]) == merged["notifications"]["scheduled"]
+    # Second by second, the outcomes by kind add up to the attempts; the slowest are the
+    # slowest of every shard's.
+    for second in merged["timeline"]:
+        assert sum(second["outcomes"].values()) == second["attempts"], second
+    slowest = sorted((row[0] * 1000 for s in shards for row in s["metrics"]["slowest"]),
+                     reverse=True)[:10]  # fmt: skip
+    assert [row["response_ms"] for row in merged["slowest"]] == [round(v, 3) for v in slowest]
+    assert {row["outcome"] for row in merged["samples"]} == set(merged["attempts"]["by_outcome"])
 
     await _merge_refuses_what_does_not_belong(files, tmp_path)
+    await _an_older_shard_merges_without_the_detail(files, tmp_path)
+
+
+async def _an_older_shard_merges_without_the_detail(files: list[Path], tmp_path: Path) -> None:
+    """A shard written before per-second outcomes, samples and the slowest were still merges;
+    the merged report leaves them out rather than show a part as the whole."""
+    data = json.loads(files[2].read_text())
+    del data["metrics"]["samples"], data["metrics"]["slowest"]
+    data["metrics"]["seconds"] = [row[:8] for row in data["metrics"]["seconds"]]
+    old = tmp_path / "old-shard.json"
+    old.write_text(json.dumps(data))
+    out_file = tmp_path / "with-old.json"
+    code, out, err = await cli("merge", str(files[0]), str(files[1]), str(old),
+                               "--report-json", str(out_file))  # fmt: skip
+    assert code == 0, out + err
+    merged = json.loads(out_file.read_text())
+    assert "samples" not in merged
+    assert "slowest" not in merged
+    assert all(s["outcomes"] is None for s in merged["timeline"])
 
 
 async def _merge_refuses_what_does_not_belong(files: list[Path], tmp_path: Path) -> None:

@@ -260,10 +260,10 @@ class Engine:
         return not self._stopping
 
     def _start(self, pending: Pending, transport: Transport, tg: asyncio.TaskGroup) -> None:
+        now = asyncio.get_running_loop().time()
         if pending.attempts == 0:
-            now = asyncio.get_running_loop().time()
             self._events.arrival(now, pending.intended, self._busy_at)
-        self._events.in_flight(self._admission.enter())
+        self._events.in_flight(now, self._admission.enter())
         started = Started()
         task = tg.create_task(self._attempt(pending, transport, started))
         self._tasks.add(task)
@@ -274,7 +274,7 @@ class Engine:
         if not started.value:
             # Cancelled (a stop now) before its coroutine ran a single line: nothing of it
             # counted it, so this does, or the notification would vanish from the report.
-            self._events.in_flight(self._admission.leave())
+            self._events.in_flight(asyncio.get_running_loop().time(), self._admission.leave())
             self._finish(pending, "cancelled")
             self._wake.set()
 
@@ -311,7 +311,7 @@ class Engine:
             self._finish(pending, "cancelled")
             raise
         finally:
-            self._events.in_flight(self._admission.leave())
+            self._events.in_flight(asyncio.get_running_loop().time(), self._admission.leave())
             self._wake.set()
         self._settle(pending, result)
 
@@ -319,7 +319,10 @@ class Engine:
         """Count the attempt, let AIMD see it, and take the notification's next step."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        self._events.answered(now, result, pending.intended, self._admission.limit)
+        slow = self._events.answered(now, result, pending.note, pending.intended,
+                                     self._admission.limit)  # fmt: skip
+        if slow is not None:
+            pending.slow = [*(pending.slow or ()), slow]
         window = self._admission.observe(now, result.ok)
         if window is not None:
             self._events.limit_decided(now, self._admission.limit, window)
@@ -337,5 +340,5 @@ class Engine:
         self._retries.push(loop.time() + step.delay_s, pending)
 
     def _finish(self, pending: Pending, outcome: Outcome) -> None:
-        self._events.final(asyncio.get_running_loop().time(), pending.note, outcome)
+        self._events.final(asyncio.get_running_loop().time(), pending.note, outcome, pending.slow)
         self.observer.on_final(pending.note, outcome, pending.attempts)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..payloads import Notification
+from ..samples import SlowAttempt
 
 
 @dataclass(slots=True)
@@ -16,6 +17,7 @@ class Pending:
     note: Notification
     intended: float  # loop time the next attempt is meant to start
     attempts: int = 0
+    slow: list[SlowAttempt] | None = None  # its attempts kept among the slowest
 
 
 class Started:

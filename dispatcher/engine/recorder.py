@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ..delivery import AttemptResult, RequestKind
 from ..metrics import Metrics, ThrottlePoint, record_seconds
 from ..payloads import Notification
+from ..samples import Sample, SlowAttempt, excerpt, kind_index
 from ..throttle import WindowStats
 from .observer import Outcome
 
@@ -61,8 +62,14 @@ class Recorder:
                 m.late_starts += 1
                 second.late += 1
 
-    def final(self, now: float, note: Notification, outcome: Outcome) -> None:
+    def final(
+        self, now: float, note: Notification, outcome: Outcome, slow: list[SlowAttempt] | None
+    ) -> None:
+        """`slow`: the notification's attempts kept among the slowest, told how it ended."""
         m = self.metrics
+        if slow is not None:
+            for entry in slow:
+                entry.final = outcome
         if outcome == "delivered":
             m.delivered += 1
             m.second(int(now - self.t0)).deliveries += 1
@@ -76,10 +83,17 @@ class Recorder:
 
     # Attempts --------------------------------------------------------------------------------
 
-    def in_flight(self, count: int) -> None:
+    def in_flight(self, now: float, count: int) -> None:
+        """`count` attempts in flight from `now` on (one more started, or one ended)."""
         m = self.metrics
+        # The second is opened first: a second opened now starts with what was in flight
+        # before the change, which was its count when it began.
+        second = m.second(int(now - self.t0))
         m.in_flight = count
-        m.peak_in_flight = max(m.peak_in_flight, count)
+        if count > second.peak_in_flight:
+            second.peak_in_flight = count
+            if count > m.peak_in_flight:
+                m.peak_in_flight = count
 
     def attempt_started(self, attempts: int) -> None:
         """`attempts`: the notification's, this one included."""
@@ -96,23 +110,47 @@ class Recorder:
     def attempt_cancelled(self) -> None:
         self.metrics.by_outcome["cancelled"] += 1
 
-    def answered(self, now: float, result: AttemptResult, intended: float, limit: int) -> None:
-        """An attempt ended with `result`; it was meant to start at `intended` (loop time)."""
+    def answered(
+        self,
+        now: float,
+        result: AttemptResult,
+        note: Notification,
+        intended: float,
+        limit: int,
+    ) -> SlowAttempt | None:
+        """An attempt of `note` ended with `result`; it was meant to start at `intended` (loop
+        time). Returns its entry when it is among the slowest so far."""
         m = self.metrics
         second = m.second(int(now - self.t0))
         second.attempts += 1
         second.failures += not result.ok
         second.limit = limit
-        m.by_outcome[result.outcome] += 1
+        second.kinds[kind_index(result.status, result.error)] += 1
+        outcome = result.outcome
+        seen = m.by_outcome[outcome]
+        m.by_outcome[outcome] = seen + 1
+        if not seen:  # the first of its outcome: once per kind, not per attempt
+            m.samples[outcome] = Sample(
+                outcome, result.status, excerpt(result.detail), note.process_id, note.key,
+                result.number, round(now - self.t0, 3),
+            )  # fmt: skip
+        kept = None
         if result.status is not None:
             record_seconds(m.latency, result.latency_s)
             intended_perf = self.perf0 + (intended - self.t0)
             response = max(result.latency_s, self._clock() - intended_perf)
             record_seconds(m.response, response)
             record_seconds(m.this_second, response)
+            if response > m.slowest.floor:
+                kept = SlowAttempt(
+                    response, result.latency_s, note.process_id, note.key, result.number,
+                    outcome, round(now - self.t0, 3),
+                )  # fmt: skip
+                m.slowest.offer(kept)
         # The throttle window's counts, for progress displays (the limiter keeps its own).
         m.window_attempts += 1
         m.window_failures += not result.ok
+        return kept
 
     def limit_decided(self, now: float, limit: int, window: WindowStats) -> None:
         m = self.metrics

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ..report.model import LoadReport, Second
+from .kinds import kinds_stack
 from .svg import FAILED, GREY, OK, PALETTE, Panel, Rule, Series, Stack, XAxis, figure, wants_log
 
 TIME = "time since the start (s)"
@@ -48,6 +49,8 @@ def _second_tip(s: Second, width: float) -> str:
     lines = [span, f"arrivals {s.arrivals}, deliveries {s.deliveries}",
              f"attempts {s.attempts}, failed {s.failures}, late starts {s.late_starts}",
              f"in-flight limit {s.limit}"]  # fmt: skip
+    if s.peak_in_flight is not None:
+        lines[-1] += f", peak in flight {s.peak_in_flight}"
     times = [(k, getattr(s, f"{k}_ms")) for k in ("p50", "p90", "p99", "max")]
     if any(v is not None for _, v in times):
         lines.append("response " + "  ".join(f"{k} {v:.1f} ms" for k, v in times if v is not None))
@@ -75,44 +78,77 @@ def _target(report: LoadReport) -> Series | None:
     return Series("target rate", points, GREY, dashed=True) if points else None
 
 
-def rate_figure(report: LoadReport) -> str:
+def _clipped(series: Series, hi: float) -> Series | None:
+    """A baseline's series cut at this report's end: it must not run off the plot."""
+    kept = [i for i, (x, _) in enumerate(series.points) if x <= hi]
+    if not kept:
+        return None
+    tips = [series.tips[i] for i in kept] if series.tips else ()
+    partial = series.partial if series.partial in kept else None
+    points = [series.points[i] for i in kept]
+    return Series(series.name, points, series.colour, tips, dashed=True, partial=partial)
+
+
+def rate_figure(report: LoadReport, baseline: LoadReport | None = None) -> str:
     x = _x_axis(report)
     series = [_per_second(report, "arrivals", "arrivals", PALETTE[0]),
               _per_second(report, "deliveries", "deliveries", PALETTE[2])]  # fmt: skip
     if (target := _target(report)) is not None:
         series.insert(0, target)
+    if baseline is not None and baseline.timeline:
+        drawn = _per_second(baseline, "baseline deliveries", "deliveries", PALETTE[2])
+        if (clipped := _clipped(drawn, x.hi)) is not None:
+            series.append(clipped)
     covered = _partial(report)
-    columns = []
-    for s in report.timeline:
-        part = covered if covered is not None and s is report.timeline[-1] else None
-        per = part or 1.0
-        ok, failed = (s.attempts - s.failures) / per, s.failures / per
-        tip = f"{s.t} s: {ok:.1f} answered 2xx, {failed:.1f} failed (attempts per second)"
-        columns.append((float(s.t), s.t + per, (ok, failed), tip))
-    stack = Stack(("answered 2xx", "failed"), (OK, FAILED), columns,
-                  partial=len(columns) - 1 if covered else None)  # fmt: skip
+    partial = len(report.timeline) - 1 if covered else None
+    widths = [covered if covered is not None and s is report.timeline[-1] else 1.0
+              for s in report.timeline]  # fmt: skip
+    stack = kinds_stack(report.timeline, widths, partial)
+    note = "by status class and error kind; the whole run's: see Outcomes"
+    if stack is None:  # a report written before kinds were counted per second
+        columns = []
+        for s, per in zip(report.timeline, widths, strict=True):
+            ok, failed = (s.attempts - s.failures) / per, s.failures / per
+            tip = f"{s.t} s: {ok:.1f} answered 2xx, {failed:.1f} failed (attempts per second)"
+            columns.append((float(s.t), s.t + per, (ok, failed), tip))
+        stack = Stack(("answered 2xx", "failed"), (OK, FAILED), columns, partial=partial)
+        note = "each status and error kind, whole run: see Outcomes"
     return figure("rate", "Arrivals, deliveries and attempt outcomes per second", [
         Panel("Arrivals vs deliveries", "per second", series),
-        Panel("Attempt outcomes (stacked)", "attempts per second", stack=stack,
-              note="each status and error kind, whole run: see Outcomes"),
+        Panel("Attempt outcomes by kind (stacked)", "attempts per second", stack=stack,
+              note=note),
     ], x)  # fmt: skip
 
 
 PERCENTILE_COLOURS = ("#0072B2", "#009E73", "#E69F00", "#D55E00")  # p50, p90, p99, max
 
 
-def latency_figure(report: LoadReport) -> str:
+def _percentile_series(report: LoadReport, key: str, colour: str, name: str) -> Series | None:
+    points, tips = [], []
+    for s in report.timeline:
+        if (v := getattr(s, f"{key}_ms")) is not None:
+            points.append((_mid(report, s), float(v)))
+            tips.append(f"{name} {v:.1f} ms in {s.t}–{s.t + 1} s")
+    if not points:
+        return None
+    partial = len(points) - 1 if _partial(report) and report.timeline[-1].p99_ms else None
+    return Series(name, points, colour, tips, partial=partial)
+
+
+BASELINE_PERCENTILES = ("p50", "p99")  # the baseline's, dashed: all four would be a thicket
+
+
+def latency_figure(report: LoadReport, baseline: LoadReport | None = None) -> str:
     x = _x_axis(report)
     series = []
     for key, colour in zip(("p50", "p90", "p99", "max"), PERCENTILE_COLOURS, strict=True):
-        points, tips = [], []
-        for s in report.timeline:
-            if (v := getattr(s, f"{key}_ms")) is not None:
-                points.append((_mid(report, s), float(v)))
-                tips.append(f"{key} {v:.1f} ms in {s.t}–{s.t + 1} s")
-        if points:
-            partial = len(points) - 1 if _partial(report) and report.timeline[-1].p99_ms else None
-            series.append(Series(key, points, colour, tips, partial=partial))
+        if (line := _percentile_series(report, key, colour, key)) is not None:
+            series.append(line)
+    for key, colour in zip(("p50", "p90", "p99", "max"), PERCENTILE_COLOURS, strict=True):
+        if baseline is not None and key in BASELINE_PERCENTILES:
+            line = _percentile_series(baseline, key, colour, f"baseline {key}")
+            if line is not None and (clipped := _clipped(line, x.hi)) is not None:
+                series.append(clipped)
     log = wants_log([y for s in series for _, y in s.points])
     unit = "response time, ms" + (" (log)" if log else "")
     return figure("latency", "Response time over time", [
@@ -132,26 +168,33 @@ def _nines(percentile: float) -> float:
     return min(5.0, -math.log10(max(1 - percentile / 100, 1e-9)))
 
 
-def spectrum_figure(report: LoadReport) -> str:
+def _spectrum_rows(report: LoadReport) -> list[tuple[float, float | None, float | None]]:
     latency = report.latency_ms
     if latency.spectrum:
-        rows = [(p.percentile, p.service_ms, p.response_ms) for p in latency.spectrum]
-    else:  # a report written before the spectrum was: its summary percentiles
-        pct = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99_9", 99.9),
-               ("max", 100.0))  # fmt: skip
-        rows = [(p, getattr(latency.service, k), getattr(latency.response, k)) for k, p in pct]
+        return [(p.percentile, p.service_ms, p.response_ms) for p in latency.spectrum]
+    # A report written before the spectrum was: its summary percentiles.
+    pct = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99_9", 99.9),
+           ("max", 100.0))  # fmt: skip
+    return [(p, getattr(latency.service, k), getattr(latency.response, k)) for k, p in pct]
+
+
+def spectrum_figure(report: LoadReport, baseline: LoadReport | None = None) -> str:
     series = []
-    for i, (name, index) in enumerate((("service time", 1), ("response time", 2))):
-        points, tips = [], []
-        for row in rows:
-            value = row[index]
-            if value is not None:
-                p = float(row[0])
-                points.append((_nines(p), float(value)))
-                where = "max" if p >= 100 else f"{p:.6g}%"
-                tips.append(f"{name} {where}: {value:.2f} ms")
-        if points:
-            series.append(Series(name, points, PALETTE[i * 3], tips, markers=True))
+    drawn = [(report, "", False)] + ([(baseline, "baseline ", True)] if baseline else [])
+    for source, prefix, dashed in drawn:
+        rows = _spectrum_rows(source)
+        for i, (what, index) in enumerate((("service time", 1), ("response time", 2))):
+            name, points, tips = prefix + what, [], []
+            for row in rows:
+                value = row[index]
+                if value is not None:
+                    p = float(row[0])
+                    points.append((_nines(p), float(value)))
+                    where = "max" if p >= 100 else f"{p:.6g}%"
+                    tips.append(f"{name} {where}: {value:.2f} ms")
+            if points:
+                series.append(Series(name, points, PALETTE[i * 3], tips, dashed=dashed,
+                                     markers=not dashed))  # fmt: skip
     log = wants_log([y for s in series for _, y in s.points])
     unit = "latency, ms" + (" (log)" if log else "")
     x = XAxis(hi=MAX_X, label="percentile ('nines': each step right is 10× rarer)",
@@ -159,6 +202,16 @@ def spectrum_figure(report: LoadReport) -> str:
     return figure("spectrum", "Latency distribution: HDR percentile spectrum", [
         Panel("Latency by percentile: service vs response time", unit, series, log=log),
     ], x)  # fmt: skip
+
+
+def _in_flight(report: LoadReport, hi: float) -> Series | None:
+    """Each second's peak in flight, held over the second; None when not recorded."""
+    timeline = report.timeline
+    if not timeline or any(s.peak_in_flight is None for s in timeline):
+        return None
+    points = [(float(s.t), float(s.peak_in_flight or 0)) for s in timeline]
+    points.append((min(hi, timeline[-1].t + (_partial(report) or 1.0)), points[-1][1]))
+    return Series("peak in flight", points, PALETTE[3], step=True)
 
 
 def throttle_figure(report: LoadReport) -> str:
@@ -173,7 +226,10 @@ def throttle_figure(report: LoadReport) -> str:
         decided.append((p.t_s, float(p.limit)))
         rates.append((p.t_s, p.failure_rate * 100))
         previous = p.limit
-    rules = [Rule("cap", throttle.cap), Rule("peak in flight", report.peak_in_flight, PALETTE[3])]
+    rules = [Rule("cap", throttle.cap)]
+    peaks = _in_flight(report, x.hi)
+    if peaks is None:  # a report written before in flight was recorded per second
+        rules.append(Rule("peak in flight", report.peak_in_flight, PALETTE[3]))
     if report.workers == 1 and report.shards is None:
         # One throttle: its limit is exactly the cap, then each decision's, held until the next.
         steps = [(0.0, float(throttle.cap)), *decided, (x.hi, float(throttle.final_limit))]
@@ -182,8 +238,13 @@ def throttle_figure(report: LoadReport) -> str:
     else:  # a throttle per worker or shard: the limits' sum, second by second
         summed = [(_mid(report, s), float(s.limit)) for s in report.timeline]
         lines = [Series("in-flight limit (sum)", summed, PALETTE[0], step=True)]
-    first = Panel("In-flight limit against in flight", "requests in flight", lines, rules=rules,
-                  note="in flight second by second is not recorded: its peak is")  # fmt: skip
+    note = "each second's peak; the whole run's: " + str(report.peak_in_flight)
+    if peaks is None:
+        note = "in flight second by second is not recorded: its peak is"
+    elif report.workers > 1 or report.shards is not None:
+        note = "the senders' peaks added up: an upper bound"
+    first = Panel("In flight per second against the in-flight limit", "requests in flight",
+                  [*lines, *([peaks] if peaks else [])], rules=rules, note=note)  # fmt: skip
     threshold = settings.get("threshold") if isinstance(settings, dict) else None
     enabled = not isinstance(settings, dict) or settings.get("enabled", True)
     second = Panel("Throttle decisions: failed share of each window", "% of attempts failed",

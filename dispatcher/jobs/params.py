@@ -178,6 +178,7 @@ RUN = (
           "settings.", None),
     *TARGET, *AUTH, *PAYLOAD, "count", *TRAFFIC, *OVERRIDES, *THROTTLE, *RETRY, "seed", *HTTP,
     "source_address", "report_json", "hdr_log", "metrics_port", "metrics_host", "log",
+    p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("junit", Path | None, help="With a scenario: JUnit XML, one testcase per expectation."),
     "grace",
     p("progress_every", Float, help="Seconds between progress lines when not on a terminal. "
@@ -234,7 +235,7 @@ MERGE = (
     p("allow_partial", bool, help="Merge the shards there are, even with some missing (the "
       "report lists them; the exit code is 1).", default=False),
     S["report_json"].but(help="Write the merged JSON report to this file."),
-    p("report_html", Path | None, help="Write a self-contained HTML report (load shards)."),
+    p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE (repeatable). Default: the "
       "thresholds (load) or the scenario (run) the shards were given."))
 

@@ -11,6 +11,8 @@ from hdrh.histogram import HdrHistogram
 from ..checks.result import CheckResult
 from ..metrics import Metrics, new_histogram, summarize_ms
 from ..metrics import Second as Measured
+from ..redact import REDACTOR
+from ..samples import kind_counts
 from ..saturation import WARMUP_S, judge_sender
 from ..settings import Settings, TrafficSettings
 from .model import (
@@ -20,6 +22,7 @@ from .model import (
     LoadLatency,
     LoadReport,
     Notifications,
+    OutcomeSample,
     PlatformReport,
     PlatformSection,
     Rate,
@@ -28,6 +31,7 @@ from .model import (
     Scenario,
     Second,
     Sender,
+    SlowAttempt,
     SpectrumPoint,
     Summary,
     Summary4,
@@ -119,7 +123,32 @@ def run_report(
         scenario=scenario,
         workers=workers,
         workers_failed=list(workers_failed) or None,
+        timeline=[second(s, detailed=m.detailed) for s in m.seconds] or None,
+        spectrum=spectrum(m),
+        **_detail(m),
     )
+
+
+def _detail(m: Metrics) -> dict[str, Any]:
+    """The outcomes' samples and the slowest attempts, when they were recorded."""
+    if not m.detailed:
+        return {"samples": None, "slowest": None}
+    samples = [
+        OutcomeSample(
+            outcome=s.outcome, status=s.status, excerpt=REDACTOR.scrub(s.detail),
+            process_id=s.process_id, key=s.key, attempt=s.attempt, t_s=s.t_s,
+        )
+        for _, s in sorted(m.samples.items())  # in outcome order, merged or not
+    ]  # fmt: skip
+    slowest = [
+        SlowAttempt(
+            process_id=s.process_id, key=s.key, attempt=s.attempt, outcome=s.outcome,
+            response_ms=round(s.response_s * 1000, 3), service_ms=round(s.service_s * 1000, 3),
+            t_s=s.t_s, final=s.final,
+        )
+        for s in m.slowest.ranked()
+    ]  # fmt: skip
+    return {"samples": samples or None, "slowest": slowest or None}
 
 
 def scenario_section(name: str, file: str, verdicts: Sequence[CheckResult]) -> Scenario:
@@ -178,9 +207,10 @@ def spectrum(m: Metrics) -> list[SpectrumPoint] | None:
     ]
 
 
-def second(s: Measured) -> Second:
+def second(s: Measured, *, detailed: bool = True) -> Second:
     """A timeline entry, with the second's response-time p50, p90, p99 and max (the p99 as
-    `Measured.p99_ms` has it: the same HDR percentile)."""
+    `Measured.p99_ms` has it: the same HDR percentile); `detailed`: with its in-flight peak and
+    outcome kinds (not when merged from shards that did not record them)."""
     p50 = p90 = p99 = top = None
     if s.response is not None:
         histogram = new_histogram()
@@ -190,6 +220,8 @@ def second(s: Measured) -> Second:
         t=s.t, arrivals=s.arrivals, late_starts=s.late, attempts=s.attempts,
         deliveries=s.deliveries, failures=s.failures, limit=s.limit,
         p99_ms=p99, p50_ms=p50, p90_ms=p90, max_ms=top,
+        peak_in_flight=s.peak_in_flight if detailed else None,
+        outcomes=kind_counts(s.kinds) if detailed else None,
     )  # fmt: skip
 
 
@@ -247,11 +279,12 @@ def load_report(
             message=judged.message,
         ),
         workers=plan.workers,
-        timeline=[second(s) for s in m.seconds],
+        timeline=[second(s, detailed=m.detailed) for s in m.seconds],
         workers_failed=list(workers_failed) or None,
         thresholds=[verdict(t) for t in thresholds] or None,
         tool_version=_version(),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        **_detail(m),
     )
 
 

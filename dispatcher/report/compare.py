@@ -167,13 +167,15 @@ def report_command(out: Outputs, source: Path, base: Path | None, tolerance: str
     if html is None and base is None:
         raise ConfigError("report: nothing to do: give --html OUT, --compare BASE, or both")
     fraction = parse_tolerance(tolerance)
-    comparison = None
+    comparison = baseline = None
     if base is not None:  # read before any file is written: a bad one costs nothing
-        comparison = compare(_comparable(source), _comparable(base), fraction)
+        baseline = _comparable(base)
+        comparison = compare(_comparable(source), baseline, fraction)
     if html is not None:
         from ..html import render
 
-        out.save("html", render(read_load_report(source)), "HTML report")
+        # With --compare, the charts draw the baseline's series too.
+        out.save("html", render(read_load_report(source), baseline), "HTML report")
     if comparison is None:
         return 0
     print_comparison(out.console, comparison, str(source), str(base))

@@ -133,16 +133,6 @@ class Shards(_Model):
     fingerprint: str = Field(description="digest of the settings every shard agreed on")
 
 
-class RunReport(_Delivery):
-    kind: Literal["run"] = "run"
-    latency_ms: Summary4 = Field(description="service time: request sent to answer read")
-    traffic: Traffic | None = None
-    scenario: Scenario | None = None
-    workers: int = 1
-    workers_failed: list[str] | None = None
-    shards: Shards | None = None
-
-
 class Rate(_Model):
     model: Literal["open", "closed"]
     target_per_s: float | None
@@ -204,6 +194,65 @@ class Second(_Model):
     p50_ms: Ms = None
     p90_ms: Ms = None
     max_ms: Ms = None
+    peak_in_flight: int | None = Field(
+        default=None,
+        description="the most attempts in flight at once during the second (merged from "
+        "workers or shards: their peaks added up, an upper bound)",
+    )
+    outcomes: dict[str, int] | None = Field(
+        default=None,
+        description="attempts that ended in the second, by status class (2xx, 4xx, ...) or "
+        "error kind (timeout, refused, reset, ...); only those that occurred",
+    )
+
+
+class OutcomeSample(_Model):
+    """The first attempt that ended with one outcome: what the receiver said."""
+
+    outcome: str = Field(description="the HTTP status, or the error kind")
+    status: int | None
+    excerpt: str = Field(
+        description="the response body's first 200 characters (whitespace folded) or the "
+        "error message; every secret ***"
+    )
+    process_id: str
+    key: str = Field(description="the notification's status (or STATE/result)")
+    attempt: int
+    t_s: float = Field(description="when it ended, seconds from the start")
+
+
+class SlowAttempt(_Model):
+    """One of the slowest answered attempts, by response time."""
+
+    process_id: str
+    key: str = Field(description="the notification's status (or STATE/result)")
+    attempt: int
+    outcome: str = Field(description="the attempt's HTTP status")
+    response_ms: float = Field(description="from the instant the attempt was due")
+    service_ms: float = Field(description="request sent to answer read")
+    t_s: float = Field(description="when it ended, seconds from the start")
+    final: str | None = Field(description="how its notification ended: delivered, exhausted, "
+                              "cancelled; null if it had not when the run ended")  # fmt: skip
+
+
+_SAMPLES = "the first attempt of each outcome, with what the receiver said"
+_SLOWEST = "the slowest answered attempts (at most 10), slowest first"
+
+
+class RunReport(_Delivery):
+    kind: Literal["run"] = "run"
+    latency_ms: Summary4 = Field(description="service time: request sent to answer read")
+    traffic: Traffic | None = None
+    scenario: Scenario | None = None
+    workers: int = 1
+    workers_failed: list[str] | None = None
+    shards: Shards | None = None
+    timeline: list[Second] | None = Field(default=None, description="one entry per second")
+    spectrum: list[SpectrumPoint] | None = Field(
+        default=None, description="latencies at percentiles, as a load report's"
+    )
+    samples: list[OutcomeSample] | None = Field(default=None, description=_SAMPLES)
+    slowest: list[SlowAttempt] | None = Field(default=None, description=_SLOWEST)
 
 
 class LoadReport(_Delivery):
@@ -221,6 +270,8 @@ class LoadReport(_Delivery):
     generated_at: str | None = Field(
         default=None, description="when the report was built, RFC 3339 UTC"
     )
+    samples: list[OutcomeSample] | None = Field(default=None, description=_SAMPLES)
+    slowest: list[SlowAttempt] | None = Field(default=None, description=_SLOWEST)
 
 
 class PlatformSummary(_Model):
@@ -262,7 +313,8 @@ Report = Annotated[
 AnyReport = RunReport | LoadReport | PlatformReport | CheckReport
 # Sections written only when they apply (a scenario, failed workers, thresholds): absent, not
 # null, as they were before the model existed.
-OPTIONAL_SECTIONS = ("scenario", "workers_failed", "thresholds", "traffic", "shards")
+OPTIONAL_SECTIONS = ("scenario", "workers_failed", "thresholds", "traffic", "shards", "timeline",
+                     "spectrum", "samples", "slowest")  # fmt: skip
 
 
 def as_json(report: AnyReport) -> dict[str, Any]:

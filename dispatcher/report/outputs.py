@@ -124,12 +124,9 @@ def warn_insecure(settings: Settings) -> None:
 
 
 def save_reports(out: Outputs, report: RunReport | LoadReport) -> None:
-    """The JSON report (file and --output json) and, for a load test, the HTML one, where they
-    were asked for."""
+    """The JSON report (file and --output json) and the HTML one, where they were asked for."""
     out.result(report)
     if out.paths.get("report_html") is not None:
-        if not isinstance(report, LoadReport):
-            raise ConfigError("--report-html: HTML reports are of load tests; these are run's")
         from ..html import render
 
         out.save("report_html", render(report), "HTML report")

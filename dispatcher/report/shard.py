@@ -47,10 +47,12 @@ class ShardResult(BaseModel):
 
 def shard_json(result: ShardResult) -> str:
     """The file `--shard-out` writes. The context's strings are scrubbed of every secret once
-    more; the metrics hold only numbers, outcome names and HDR encodings, never scrubbed (a
-    short secret could match inside an encoding and corrupt it)."""
+    more; the metrics hold numbers, outcome names and HDR encodings, never scrubbed (a short secret
+    could match inside an encoding and corrupt it), and the outcomes' samples, scrubbed."""
     data = result.model_dump(mode="json")
     data["context"] = REDACTOR.scrub_tree(data["context"])
+    if samples := data["metrics"].get("samples"):  # receivers' words: they may echo a secret
+        data["metrics"]["samples"] = REDACTOR.scrub_tree(samples)
     return json.dumps(data, separators=(",", ":")) + "\n"
 
 
