@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from .bundled import scenario_path
 from .checks.result import CheckResult
 from .checks.suite import CheckContext, rejects_bad_credentials
 from .errors import ConfigError
@@ -175,6 +176,8 @@ class Scenario(BaseModel):
 
 
 def load_scenario(path: Path) -> Scenario:
+    """A scenario file, or the installed one `scenario:NAME` names."""
+    path = scenario_path(path)
     data = load_yaml(read_text_file(path, f"scenario {path}"), str(path))
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: a scenario is a table with name, settings, traffic, expect")

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 from junitparser import Failure, JUnitXml
 
+from dispatcher import bundled
+from dispatcher.bundled import example_files, scenario_files
 from dispatcher.cli import main
+from dispatcher.scenario import load_scenario
+from dispatcher.settings import build_settings
 
 Receiver = Callable[..., str]
 SHIPPED = sorted(Path("scenarios").glob("*.yaml"))
@@ -129,3 +133,66 @@ def test_bad_scenarios_name_file_key_and_rule(
     assert err.count("\n") == 1, err
     assert str(scenario) in err
     assert expected in err, err
+
+
+def test_the_installed_scenarios_and_examples_are_the_clones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # scenarios/ and config/ at the top of a clone are the package's own directories.
+    assert scenario_files() == {p.stem: p.resolve() for p in SHIPPED}
+    assert set(example_files()) == {p.stem for p in Path("config").iterdir()}
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    for name, path in scenario_files().items():
+        description = load_scenario(path).description
+        assert f"  scenario:{name} " in out
+        assert " ".join(description.split()) in out, name
+    assert all(f"  example:{name} " in out for name in example_files()), out
+    assert f"in {Path('scenarios').resolve()}:" in out  # where to copy one from
+
+
+def test_run_takes_an_installed_scenario_by_name(
+    shared_receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "r.json"
+    code = main(["run", "scenario:smoke", "--url", shared_receiver(), "--count", "5",
+                 "--report-json", str(report)])  # fmt: skip
+    out, _ = capsys.readouterr()
+    assert code == 0, out
+    assert "scenario smoke:" in out
+    assert json.loads(report.read_text())["scenario"]["file"] == "scenario:smoke"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "scenario:nope"], "scenario:nope: no scenario of that name is installed "
+         "(available: scenario:auth, scenario:burst-500,"),
+        (["send", "--config", "example:nope"], "--config example:nope: no example of that "
+         "name is installed (available: example:api-key, example:basic,"),
+    ],
+)  # fmt: skip
+def test_an_unknown_installed_name_is_one_line_listing_the_names(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    assert main([*args, "--url", "http://127.0.0.1:9/"]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1, err
+    assert expected in err, err
+
+
+def test_config_takes_an_installed_example_by_name() -> None:
+    settings = build_settings(config=Path("example:basic"), env={"RECEIVER_BASIC": "u:p"})
+    assert settings.auth.type == "basic"
+    assert settings.flow == "by-client"
+
+
+def test_a_broken_install_is_one_line_and_a_users_file_still_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(bundled.resources, "files", lambda _: tmp_path)  # nothing installed
+    assert main(["scenarios"]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1, err
+    assert "the installed scenarios are missing (reinstall webhook-sim)" in err
+    assert load_scenario(Path("scenarios/smoke.yaml")).name == "smoke"

@@ -8,7 +8,7 @@ from .app import app, main
 
 # Each module registers its commands, in the order `--help` lists them.
 # isort: off
-from . import send, run, check, load, shards, report, serve, demo  # noqa: F401
+from . import send, run, check, load, shards, report, serve, demo, scenarios  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

@@ -43,7 +43,8 @@ Str, Float, Int = str | None, float | None, int | None
 SHARED = {q.name: q for q in (
     p("url", Str, help="The receiver's notification URL."),
     p("config", Path | None, "--config", "-c",
-      help="TOML or YAML settings file; flags override it."),
+      help="TOML or YAML settings file, or example:NAME (an installed example: webhook-sim "
+      "scenarios); flags override it."),
     p("auth", Str, help="none | basic | api-key | oauth2. Default: inferred from the credentials "
       "given, else none."),
     p("basic", Str, help="USER:PASS for Basic auth (env WEBHOOK_SIM_BASIC)."),
@@ -174,8 +175,8 @@ SEND = (*TARGET, *AUTH, *PAYLOAD,
     *RETRY, "seed", *HTTP, "log", "source_address", "quiet", "output")
 
 RUN = (
-    Param("scenario", Path | None, (), "A scenario file (scenarios/*.yaml); flags override its "
-          "settings.", None),
+    Param("scenario", Path | None, (), "A scenario file (scenarios/*.yaml), or scenario:NAME (an "
+          "installed one: webhook-sim scenarios); flags override its settings.", None),
     *TARGET, *AUTH, *PAYLOAD, "count", *TRAFFIC, *OVERRIDES, *THROTTLE, *RETRY, "seed", *HTTP,
     "source_address", "report_json", "hdr_log", "metrics_port", "metrics_host", "log",
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ..bundled import example_path
 from ..errors import ConfigError
 from ..quoting import shown
 
@@ -133,7 +134,9 @@ def _number_problem(exc: Exception) -> str:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """Read a TOML or YAML settings file into a plain dict (no validation yet)."""
+    """Read a TOML or YAML settings file (`example:NAME`: an installed example) into a plain
+    dict (no validation yet)."""
+    path = example_path(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml"):
         raise ConfigError(
