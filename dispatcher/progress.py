@@ -128,7 +128,9 @@ class Board:
             total = done if final and SIGNALS.first is None else max(self.total, m.scheduled, done)
             outcome = f"delivered {m.delivered}, exhausted {m.exhausted}, cancelled {m.cancelled}"
             took = now - (now if self._since is None else self._since)
-            eta = "done" if final else _eta(done, total, took)
+            # Interrupted, the rest will not be sent: no time left to estimate, and not done.
+            stopped = SIGNALS.first is not None
+            eta = "stopped" if stopped else "done" if final else _eta(done, total, took)
             figures["eta"] = eta
             pace = f"{done / took:.0f}" if took > 0 else "-"
             self.bar.update(self._task, completed=done, total=total, rate=pace, eta=eta,

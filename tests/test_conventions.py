@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from rich.console import Console
 from dispatcher.cli import app, main
 from dispatcher.metrics import Metrics
 from dispatcher.progress import Board, Ticker, _line
+from dispatcher.signals import SIGNALS
 
 from .conftest import closed_port
 
@@ -79,15 +81,28 @@ def test_the_import_check_sees_what_a_command_loads() -> None:
         assert loaded(modules, name), name
 
 
-@pytest.mark.parametrize("command", ["send", "run", "replay", "check", "load", "merge", "plan",
-                                     "report", "platform", "receiver", "demo"])  # fmt: skip
+def every_command() -> list[str]:
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", every_command())
 def test_help_names_values_never_python_types(
     capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
-    # typer's own labels for what it knows only as a Python type: <path>, <list[str]>, FLOAT.
-    assert not re.search(r"<\w+(\[\w+\])?>|\blist\[|\b(INTEGER|FLOAT|BOOLEAN)\b", out), out
+    # typer's own labels for what it knows only as a Python type: <path>, <list[str]>, FLOAT;
+    # and TEXT, the name of a value nobody named (choices, HOST, PORT, ID ... say what to type).
+    assert not re.search(r"<\w+(\[\w+\])?>|\blist\[|\b(TEXT|INTEGER|FLOAT|BOOLEAN)\b", out), out
+
+
+def test_ports_and_choices_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, "receiver", "--help")[1]
+    assert "--port PORT" in out
+    assert "--host HOST" in out
+    assert "--auth none|basic|api-key|oauth2" in out
+    assert "--metrics-port PORT" in run(capsys, "run", "--help")[1]
+    assert "--emit k8s|gha|ssh" in run(capsys, "plan", "--help")[1]
 
 
 def test_arguments_are_shown_by_name(capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,6 +171,17 @@ def test_check_output_json_is_the_report(
     assert doc["kind"] == "check"
     assert doc["passed"] is True
     assert "PASS rejects-bad-credentials" in err
+
+
+def test_check_list_output_json_is_one_document(capfd: pytest.CaptureFixture[str]) -> None:
+    from dispatcher.checks.suite import names
+
+    code, out, err = run(capfd, "check", "--list", "--output", "json")
+    doc = json.loads(out)
+    assert code == 0
+    assert [c["name"] for c in doc] == names()  # the suite's checks, then the opt-in ones
+    assert all(set(c) == {"name", "description"} and c["description"] for c in doc)
+    assert names()[0] in err  # the person's view, on stderr
 
 
 def test_load_output_json_is_the_report(
@@ -319,6 +345,22 @@ def test_the_bar_shows_done_of_total_rate_eta_and_outcome() -> None:
     assert "ETA done  delivered 108, exhausted 2" in text
 
 
+def test_an_interrupted_run_says_stopped_not_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SIGNALS, "received", [signal.SIGINT])  # Ctrl-C: the run is stopping
+    clock = Clock()
+    board = Board(100, clock=clock)
+    clock.now = 1.0
+    board.look(metrics(10, 0))
+    clock.now = 6.0
+    figures, _ = board.look(metrics(60, 48, exhausted=2))
+    assert "ETA stopped" in rendered(board, figures)
+    assert "eta=stopped" in _line(figures, 6.0)
+    text = rendered(board, board.look(metrics(60, 50, exhausted=2), final=True)[0])
+    assert "52/100" in text  # not filled: what was left was not sent
+    assert "ETA stopped  delivered 50, exhausted 2" in text
+    assert "done" not in text
+
+
 def test_without_a_total_there_is_no_bar() -> None:
     board = Board(None, clock=Clock())
     figures, _ = board.look(metrics(5, 5))
@@ -338,10 +380,11 @@ def test_the_workers_ticker_ends_on_the_final_figures() -> None:
     assert "ETA done" in text
 
 
-def test_the_workers_ticker_is_silent_when_quiet() -> None:
+def test_the_workers_ticker_is_silent_when_quiet(capsys: pytest.CaptureFixture[str]) -> None:
     with Ticker(None, every_s=1e-9, total=100) as ticker:
         ticker(metrics(40, 30))
         ticker.finish(metrics(100, 100))
+    assert capsys.readouterr() == ("", "")
 
 
 def test_run_on_a_terminal_ends_with_a_full_bar(shared_receiver: Receiver) -> None:

@@ -272,6 +272,34 @@ def test_thresholds_and_reports_go_to_the_merge() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "talk", [("--output", "json", "-q"), ("--output=json", "--quiet")], ids=["spaced", "joined"]
+)
+@pytest.mark.parametrize("emit", ["ssh", "gha", "k8s"])
+def test_what_the_command_says_is_the_merges(emit: str, talk: tuple[str, ...]) -> None:
+    # A shard's stdout is its document (--shard-out -): --output json there would be refused.
+    text = plan(*LOAD, *talk, "--report-json", "r.json", emit=emit, run_id="r1")
+    flat = re.sub(r"\s*\\\n\s*", " ", text)  # every command on one line
+    merge = re.findall(r"webhook-sim merge \S*shard-\*\.json.*", flat)
+    shards = [line for line in flat.splitlines() if "--shard-out" in line]
+    assert merge
+    assert len(shards) == (3 if emit == "ssh" else 1)
+    for line in merge:
+        said = line.split()
+        assert said[said.index("--output") + 1] == "json"
+        assert talk[-1] in said
+    for line in shards:
+        assert "--output" not in line
+        assert not {"-q", "--quiet"} & set(line.split())
+
+
+def test_merge_takes_output_json_and_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "merge", "--help")
+    assert code == 0
+    assert "--output text|json" in out
+    assert "-q, --quiet" in out
+
+
 @pytest.mark.parametrize("when", [{"start_in": "30s"}, {"start_at": "+30s"}])
 def test_start_in_is_rounded_up_to_a_whole_second(when: dict[str, str]) -> None:
     later = NOW.replace(microsecond=250_000)

@@ -22,7 +22,11 @@ from typing import Any
 
 import pytest
 
+from dispatcher.cli import main
 from dispatcher.errors import ConfigError
+from dispatcher.jobs import params
+from dispatcher.launch import shard_argv, shard_result
+from dispatcher.launch.command import shard_command
 from dispatcher.launch.ray import RayOutcome, launch
 from dispatcher.redact import REDACTOR
 
@@ -251,6 +255,52 @@ def test_without_ray_one_line_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray: ImportError
     with pytest.raises(ConfigError, match=r"^--ray needs Ray: pip install 'webhook-sim\[ray\]'$"):
         launch("load", [], shards=2, address=None, run_id="r")
+
+
+def test_the_parent_talks_not_the_shards() -> None:
+    """--output and --quiet are the parent's, that prints the merged result: a shard writes its
+    own document to stdout (--shard-out -) and would refuse --output json."""
+    flags = {"url": "http://127.0.0.1:9/hook", "count": 50, "output": "json", "quiet": True,
+             "ray": True, "shards": 2}  # fmt: skip
+    args, _ = shard_command(params.RUN, flags)
+    assert args == ["--url", "http://127.0.0.1:9/hook", "--count", "50"]
+
+
+def fake_ray(calls: list[list[str]]) -> Callable[..., RayOutcome]:
+    """`launch` without Ray: every shard a real `webhook-sim` process on this machine, run as
+    the actor would run it."""
+
+    def fake(command: str, args: list[str], *, shards: int, address: str | None, run_id: str,
+             env: dict[str, str]) -> RayOutcome:  # fmt: skip
+        documents, failed = [], []
+        for k in range(shards):
+            argv = shard_argv(command, args, k, shards, run_id, "+0s")
+            calls.append(argv)
+            done = subprocess.run(
+                [sys.executable, "-m", "dispatcher", *argv], text=True, capture_output=True,
+                env={**os.environ, **env}, timeout=120,
+            )  # fmt: skip
+            doc, why = shard_result(done.returncode, done.stdout, done.stderr)
+            documents += [doc] if doc is not None else []
+            failed += [f"shard {k}: {why}"] if doc is None else []
+        return RayOutcome(tuple(documents), tuple(failed), "SPREAD", 1, run_id, "+0s")
+
+    return fake
+
+
+def test_ray_output_json_is_the_merged_report(
+    shared_receiver: Callable[..., str], monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    calls: list[list[str]] = []
+    monkeypatch.setattr("dispatcher.launch.ray.launch", fake_ray(calls))
+    code = main(["run", "--url", shared_receiver(), "--count", "20", "--workers", "1", "--ray",
+                 "--shards", "1", "--output", "json", "-q"])  # fmt: skip
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)  # the parent's one document, nothing else on stdout
+    assert (doc["kind"], doc["notifications"]["delivered"]) == ("run", 20)
+    assert not {"--output", "json", "-q", "--quiet"} & set(calls[0])
 
 
 def driver(tmp_path: Path, fake: tuple[str, ...], address: str, mode: str, *args: str) -> Any:

@@ -95,11 +95,19 @@ def selected(ctx: CheckContext | None, only: Sequence[str] = ()) -> list[Check]:
     return chosen
 
 
+def catalog() -> list[dict[str, str]]:
+    """Every check, name and what it checks, the opt-in ones last (`check --list --output
+    json`)."""
+    return [
+        {"name": c.name, "description": c.description} for c in (*CHECKS, *(c for c, _ in OPT_IN))
+    ]
+
+
 def listing() -> list[str]:
     """One line per check, name and what it checks, the opt-in ones last (`check --list`)."""
-    every = [*CHECKS, *(c for c, _ in OPT_IN)]
-    width = max(len(c.name) for c in every)
-    return [f"{c.name:<{width}}  {c.description}" for c in every]
+    every = catalog()
+    width = max(len(c["name"]) for c in every)
+    return [f"{c['name']:<{width}}  {c['description']}" for c in every]
 
 
 def names() -> list[str]:

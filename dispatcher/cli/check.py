@@ -14,7 +14,7 @@ def check(flags: Flags) -> int:
 
     Exit 0 every check passed (or was skipped), 1 any failed, 2 bad input.
     """
-    from ..checks.suite import listing
+    from ..checks.suite import catalog, listing
     from ..jobs.check import CheckJob
     from ..report import junit_xml, print_verdicts
     from ..report.outputs import Outputs, warn_insecure
@@ -22,7 +22,7 @@ def check(flags: Flags) -> int:
 
     out = Outputs.of(flags)
     if flags["list_checks"]:
-        out.console.print("\n".join(listing()), markup=False)
+        out.listed(listing(), catalog())
         return 0
     job = CheckJob.from_flags(flags)
     s = job.context.settings

@@ -191,8 +191,8 @@ CHECK = (*TARGET, *AUTH, "flow",
     *HTTP, "source_address", "seed",
     p("junit", Path | None, help="Write a JUnit XML report to this file."),
     "report_json", "log",
-    p("list_checks", bool, "--list", help="List the checks, one line each, and exit.",
-      default=False),
+    p("list_checks", bool, "--list", help="List the checks, one line each (--output json: a "
+      "list of their name and description), and exit.", default=False),
     p("only", list[str] | None, help="Run only this check (repeatable)."),
     p("verify_url", Str, help="The receiver's own view of a process, {id} replaced: enables "
       "no-regression."),
@@ -238,7 +238,8 @@ MERGE = (
     S["report_json"].but(help="Write the merged JSON report to this file."),
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE (repeatable). Default: the "
-      "thresholds (load) or the scenario (run) the shards were given."))
+      "thresholds (load) or the scenario (run) the shards were given."),
+    "quiet", "output")
 
 REPLAY = (
     Param("source", Path, (), "An attempt log (--log) or a receiver recording (--record).", ...),
@@ -323,6 +324,15 @@ _METAVARS = {
     "rate": "RATE", "ramp": "PROFILE", "seed": "N", "tolerance": "PERCENT",
     "outage": "START+DURATION", "statuses": "LIST", "run_id": "ID", "only": "NAME",
     "flaw": "FLAW", "status": "STATUS", "output": "text|json",
+    # A few choices, spelled as they are typed; the longer ones are in the help text.
+    "auth": "none|basic|api-key|oauth2", "flow": "by-unico|by-client", "client_auth": "basic|post",
+    "payload_profile": "minimal|current", "http_client": "lean|aiohttp", "emit": "k8s|gha|ssh",
+    "outage_mode": "drop|delay", "result": "ok|expired|invalid_identity",
+    "host": "HOST", "metrics_host": "HOST", "port": "PORT", "metrics_port": "PORT",
+    "ray_address": "ADDRESS", "client_id": "ID", "client_secret": "SECRET", "scope": "SCOPE",
+    "process_id": "UUID", "process_flow": "FLOW", "state": "STATE", "verify_field": "FIELD",
+    "image": "IMAGE", "results_dir": "DIR", "audience": "AUDIENCE", "apikey": "APIKEY",
+    "unico_mix": "NAME=WEIGHT,...", "client_mix": "PATH=WEIGHT,...",
 }  # fmt: skip
 _SECONDS = {"timeout", "interval", "max_interval", "grace", "throttle_window", "token_ttl",
             "read_timeout", "idle_timeout", "fallback_within", "fallback_window",
@@ -334,6 +344,8 @@ def metavar(param: Param) -> str | None:
     kind = str(param.kind)
     if param.kind is bool or "bool" in kind:
         return None
+    if param.name == "host" and "list" in kind:  # plan's: where a shard runs
+        return "[USER@]HOST"
     if param.name in _METAVARS:
         return _METAVARS[param.name]
     if "url" in param.name or param.name in ("platform", "webhook_url"):

@@ -37,7 +37,9 @@ MARKER = "--- webhook-sim shard json ---"
 RESULTS_MOUNT = "/results"  # the pod's scratch volume the shard writes its JSON to
 
 SHARD_FLAGS = ("--shard", "--run-id", "--start-at", "--shard-out")  # the plan's to set
-MERGE_FLAGS = ("--expect", "--report-json", "--report-html")  # judged on the merged result
+# Judged on the merged result, or what the merge says: a shard's stdout may be its document.
+MERGE_FLAGS = ("--expect", "--report-json", "--report-html", "--output")
+MERGE_SWITCHES = ("--quiet", "-q")
 _RUN_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")  # a k8s label value
 _UNIX = re.compile(r"\d{1,11}(?:\.\d+)?")
 _HOST = re.compile(r"[A-Za-z0-9_.@:\[\]%-]+")
@@ -69,7 +71,7 @@ class Command:
     """The command each shard runs, less what the plan handles itself."""
 
     words: tuple[str, ...]  # run|load and its options: no credential, no merge flag
-    merge: tuple[str, ...]  # --expect, --report-json, --report-html: the merge's
+    merge: tuple[str, ...]  # --expect, --report-json, --report-html, --output, -q: the merge's
     env: tuple[str, ...]  # the credential variables every shard needs
 
 
@@ -141,6 +143,10 @@ def parse_command(words: Sequence[str], env: Mapping[str, str]) -> Command:
         if name in MERGE_FLAGS and value is not None:
             merge += [name, value]  # a threshold holds for the whole run, not for one shard
             i += width
+            continue
+        if name in MERGE_SWITCHES:
+            merge.append(name)
+            i += 1
             continue
         kept.append(rest[i])
         i += 1

@@ -26,9 +26,11 @@ from ..settings import ENV_SECRETS
 from ..shards import RunFailed
 
 MAX_RAY_SHARDS = 1000
-# The launcher's own options, the shard contract it sets itself, and the reports it writes.
+# The launcher's own options, the shard contract it sets itself, and the reports it writes;
+# and what it says (--output, --quiet): a shard's stdout is its document, the parent talks.
 _NOT_PASSED = frozenset({"ray", "shards", "ray_address", "run_id", "shard", "start_at",
-                         "shard_out", "report_json", "report_html", "junit"})  # fmt: skip
+                         "shard_out", "report_json", "report_html", "junit", "output",
+                         "quiet"})  # fmt: skip
 
 
 def _text(value: Any) -> str:

@@ -92,6 +92,13 @@ class Outputs:
         if said:
             self.console.print(f"{said} written to {path}")
 
+    def listed(self, lines: Sequence[str], doc: Any) -> None:
+        """A listing (`check --list`): its lines on the console, and with --output json the
+        document `doc` (plain JSON data) on stdout."""
+        self.console.print("\n".join(lines), markup=False)
+        if (path := self.paths.get("output")) is not None:
+            write_text(path, json.dumps(doc, indent=2) + "\n")
+
     def result(self, report: AnyReport) -> None:
         """The command's typed result: its --report-json file, and stdout with --output json."""
         self.save("report_json", report, "report")
