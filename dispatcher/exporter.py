@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import sys
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import __version__
+from . import __version__, metricsserver
 from .errors import ConfigError
 from .metrics import Metrics
+from .signals import SIGNALS
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -44,18 +48,20 @@ def buckets(histogram: HdrHistogram, bounds_s: Iterable[float] = BUCKETS_S) -> t
 ]:  # fmt: skip
     """An HDR histogram (microseconds) as Prometheus buckets: cumulative counts `le` each bound,
     then `+Inf`, and the sum in seconds. A recorded value is counted by the lowest value of its
-    HDR bucket (within 0.1%), so a value recorded exactly at a bound is `le` that bound."""
-    recorded = [
-        (histogram.get_lowest_equivalent_value(item.value_iterated_to),
-         item.count_at_value_iterated_to)
-        for item in histogram.get_recorded_iterator()
-    ]  # fmt: skip
-    out: list[tuple[str, int]] = []
-    for bound in bounds_s:
-        limit_us = round(bound * 1e6)
-        out.append((_le(bound), sum(count for value, count in recorded if value <= limit_us)))
-    out.append(("+Inf", sum(count for _, count in recorded)))
-    return out, sum(value * count for value, count in recorded) / 1e6
+    HDR bucket (within 0.1%), so a value recorded exactly at a bound is `le` that bound.
+
+    Read off the counts array in one pass (about 7 ms for a run's histogram), not with hdrh's
+    recorded-value iterator (about 90 ms): a scrape runs in the sender's own process."""
+    counts = list(histogram.counts)
+    cumulative = list(itertools.accumulate(counts))
+    last = len(counts) - 1
+    out = [
+        (_le(bound), cumulative[min(histogram.get_counts_array_index(round(bound * 1e6)), last)])
+        for bound in bounds_s
+    ]
+    out.append(("+Inf", cumulative[-1]))
+    total_us = sum(histogram.get_value_from_index(i) * n for i, n in enumerate(counts) if n)
+    return out, total_us / 1e6
 
 
 def _le(bound: float) -> str:
@@ -118,17 +124,34 @@ def families(m: Metrics, command: str) -> list[Any]:
     ]  # fmt: skip
 
 
+class _Picture:
+    """One published picture of a run: never changed but for `final`; its families are
+    rendered by the first scrape that reads it, and kept for the next ones."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.final = False
+        self.families: list[Any] | None = None
+
+
 class _Collector:
-    """What the registry asks on each scrape: the last published picture."""
+    """What the registry asks on each scrape (on the server's threads): the last picture.
+    Pictures are replaced whole, so a scrape never sees one half written."""
 
     def __init__(self, command: str) -> None:
         self.command = command
-        self.latest: Metrics | None = None  # replaced whole, never changed: safe across threads
+        self.latest: _Picture | None = None
+        self.final_served = threading.Event()  # a response with the final figures was sent
 
     def collect(self) -> Iterator[Any]:
-        latest = self.latest
-        if latest is not None:
-            yield from families(latest, self.command)
+        picture = self.latest
+        if picture is None:
+            return iter(())
+        if picture.families is None:  # two scrapes at once may both render: the same figures
+            picture.families = families(picture.metrics, self.command)
+        if picture.final:
+            metricsserver.mark_final()  # the server tells once this response is written out whole
+        return iter(picture.families)
 
 
 class Exporter:
@@ -142,7 +165,12 @@ class Exporter:
     def publish(self, m: Metrics) -> None:
         """Serve `m` from now on: the caller never changes it afterwards."""
         if self._collector is not None:
-            self._collector.latest = m
+            self._collector.latest = _Picture(m)
+
+    def finish(self) -> None:
+        """The picture served now is the run's final one (see `serving`'s linger)."""
+        if self._collector is not None and self._collector.latest is not None:
+            self._collector.latest.final = True
 
     def progress(
         self, then: Callable[[Metrics], None] | None = None
@@ -165,7 +193,7 @@ class Exporter:
         return self._publishing(engine, work)
 
     async def _publishing(self, engine: Engine, work: Coroutine[Any, Any, T]) -> T:
-        from .load import added_up, live_figures
+        from .livefigures import added_up, live_figures
 
         async def copy_often() -> None:
             while True:
@@ -179,6 +207,7 @@ class Exporter:
             finally:
                 copier.cancel()
                 self.publish(engine.metrics)  # the run is over: nothing changes it any more
+                self.finish()
 
 
 def check_port(port: int | None) -> None:
@@ -186,21 +215,36 @@ def check_port(port: int | None) -> None:
         raise ConfigError(f"{FLAG} {port}: a TCP port 0..65535 (0: any free port)")
 
 
+def _options(flags: Mapping[str, Any]) -> tuple[int | None, str, float]:
+    """--metrics-port, --metrics-host and --metrics-linger, checked before anything runs."""
+    port, host, linger = (flags.get(f"metrics_{name}") for name in ("port", "host", "linger"))
+    if port is None and (host is not None or linger is not None):
+        given = "--metrics-host" if host is not None else "--metrics-linger"
+        raise ConfigError(f"{given} needs {FLAG} PORT (it serves nothing without one)")
+    check_port(port)
+    if linger is not None and not 0 <= linger <= 3600:
+        raise ConfigError(f"--metrics-linger {linger:g}: seconds, 0..3600")
+    return port, host or "127.0.0.1", linger or 0.0
+
+
 @contextmanager
-def serving(port: int | None, host: str, command: str) -> Iterator[Exporter]:
-    """Serve /metrics on `host:port` while the block runs (with `port` None: nothing); the
-    address is told on stderr, the port as bound (0 picks a free one)."""
+def serving(flags: Mapping[str, Any], command: str) -> Iterator[Exporter]:
+    """Serve /metrics while the block runs, as the flags say (without --metrics-port: nothing);
+    the address is told on stderr, the port as bound (0 picks a free one). At the end, wait up
+    to --metrics-linger seconds for a scrape of the run's final figures.
+    """
+    port, host, linger_s = _options(flags)
     if port is None:
         yield Exporter(None)
         return
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry, make_wsgi_app
 
-    check_port(port)
     collector = _Collector(command)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)  # a Collector is anything with collect()
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        app = make_wsgi_app(registry)
+        server, thread = metricsserver.start(host, port, app, collector.final_served)
     except OSError as exc:
         reason = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
         raise ConfigError(f"{FLAG} {port} (--metrics-host {host}): {reason}") from None
@@ -209,7 +253,20 @@ def serving(port: int | None, host: str, command: str) -> Iterator[Exporter]:
     print(f"metrics: http://{shown}:{bound}/metrics", file=sys.stderr, flush=True)
     try:
         yield Exporter(collector, bound)
+        if linger_s > 0:
+            _linger(collector, linger_s)
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def _linger(collector: _Collector, seconds: float) -> None:
+    """Until a scrape has read the final figures, `seconds` have passed, or one more stop
+    signal (a run stopped by the first still lingers: its end is what a scrape should see)."""
+    print(f"metrics: waiting up to {seconds:g} s for a scrape of the final figures",
+          file=sys.stderr, flush=True)  # fmt: skip
+    deadline, signals = time.monotonic() + seconds, len(SIGNALS.received)
+    while len(SIGNALS.received) == signals and (left := deadline - time.monotonic()) > 0:
+        if collector.final_served.wait(min(left, 0.1)):
+            return

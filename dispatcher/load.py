@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -26,6 +26,7 @@ from .arrivals import RateProfile
 from .attemptlog import AttemptLog
 from .engine import Engine, EngineOptions, Observer, Start
 from .lanes import Lane
+from .livefigures import PROGRESS_EVERY_S, Told, live_figures
 from .metrics import Metrics, merge, to_wire
 from .overrides import NO_PAYLOAD, PayloadControl
 from .payloads import Notification
@@ -280,7 +281,7 @@ def run_workers(
     wires: dict[int, dict[str, Any]] = {}  # by worker: merged in index order, not arrival's
     failed: list[str] = []
     late: list[str] = []
-    live: dict[int, dict[str, Any]] = {}
+    told = Told(plan.workers, on_progress)
     forwarded = 0
     try:
         while results:
@@ -307,12 +308,10 @@ def run_workers(
                     procs[index].join(5)
                     failed.append(f"worker {index} died ({_death(procs[index].exitcode)})"
                                   f"{_uncounted(plan, index)}")  # fmt: skip
+                    told.ended(index, None)
                     continue
                 if "progress" in answer:
-                    live[index] = answer["progress"]
-                    # Shown once every worker has told: a part would look like the whole.
-                    if on_progress is not None and len(live) == len(procs):
-                        on_progress(added_up(live.values()))
+                    told.progress(index, answer["progress"])
                     continue
                 del results[index]
                 if "late" in answer:
@@ -321,6 +320,7 @@ def run_workers(
                     failed.append(answer["error"])
                 else:
                     wires[index] = answer["wire"]
+                told.ended(index, wires.get(index))
     finally:
         for control in controls:
             control.close()
@@ -334,35 +334,6 @@ def run_workers(
     failed += [f"worker late: {line}" for line in late]
     merged = merge([wires[i] for i in sorted(wires)]) if wires else Metrics(cap=0)
     return WorkersOutcome(merged, tuple(failed))
-
-
-PROGRESS_EVERY_S = 0.5  # how often a worker tells its parent its live figures
-_LIVE = ("scheduled", "in_flight", "delivered", "retries_waiting", "exhausted", "cancelled",
-         "limit", "cap", "window_attempts", "window_failures", "arrivals", "attempts_total",
-         "requests_total")  # fmt: skip
-
-
-def live_figures(m: Metrics) -> dict[str, Any]:
-    """A worker's figures for its parent's progress display and --metrics-port (histograms
-    HDR-encoded)."""
-    return {
-        **{name: getattr(m, name) for name in _LIVE},
-        "by_outcome": dict(m.by_outcome),
-        "latency": m.latency.encode(),
-        "response": m.response.encode(),
-    }
-
-
-def added_up(figures: Iterable[dict[str, Any]]) -> Metrics:
-    """Every worker's latest live figures as one Metrics, for a progress display."""
-    total = Metrics(cap=0)
-    for worker in figures:
-        for name in _LIVE:
-            setattr(total, name, getattr(total, name) + worker[name])
-        total.by_outcome.update(worker["by_outcome"])
-        total.latency.decode_and_add(worker["latency"])
-        total.response.decode_and_add(worker["response"])
-    return total
 
 
 def _uncounted(plan: LoadPlan, index: int) -> str:

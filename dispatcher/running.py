@@ -43,7 +43,7 @@ def run_job(job: RunJob, console: Console | None, live: Exporter = UNSERVED) -> 
         with Ticker(console, every_s, total) as ticker:
             ran = run_workers_of(job, on_progress=live.progress(ticker))
             ticker.finish(ran.metrics)
-        live.publish(ran.metrics)
+        live.finish()  # the workers' final figures are the last ones they told
         return run_fast(judged(job, ran.metrics, ran.failed))
     engine = job.engine()
     return run_watched(engine, run(job, engine), console, every_s, total, live)
@@ -65,6 +65,8 @@ def load_job(job: LoadJob, console: Console | None, live: Exporter = UNSERVED) -
     from .jobs.load import load_one, load_workers
 
     if job.plan.workers > 1:
-        return load_workers(job, on_progress=live.progress())
+        result = load_workers(job, on_progress=live.progress())
+        live.finish()  # the workers' final figures are the last ones they told
+        return result
     engine = job.engine()
     return run_watched(engine, load_one(job, engine), console, live=live)

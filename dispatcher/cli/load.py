@@ -27,11 +27,11 @@ def load(flags: Flags) -> int:
         return out.merged(launch_and_merge("load", params.LOAD, flags, LoadJob.from_flags))
     job = LoadJob.from_flags(flags)
     warn_insecure(job.settings)
-    out.console.print(job.describe(), markup=False)
-    with serving(flags["metrics_port"], flags["metrics_host"], "load") as live:
+    with serving(flags, "load") as live:  # the final figures are served until the report is out
+        out.console.print(job.describe(), markup=False)
         result = load_job(job, out.progress, live)
-    out.finish(result.report, result.verdicts)
-    save_shard(out, result.shard)
+        out.finish(result.report, result.verdicts)
+        save_shard(out, result.shard)
     if job.sharding.defers:
         return SIGNALS.exit_code() or (1 if result.failed else 0)
     if not (SIGNALS.first or result.passed or result.verdicts or result.failed):

@@ -28,10 +28,10 @@ def run_(flags: Flags) -> int:
         return out.merged(launch_and_merge("run", params.RUN, flags, RunJob.from_flags))
     job = RunJob.from_flags(flags)
     warn_insecure(job.settings)
-    with serving(flags["metrics_port"], flags["metrics_host"], "run") as live:
+    with serving(flags, "run") as live:  # the final figures are served until the report is out
         result = run_job(job, out.progress, live)
-    out.finish(result.report, result.verdicts, job.scenario)
-    save_shard(out, result.shard)
+        out.finish(result.report, result.verdicts, job.scenario)
+        save_shard(out, result.shard)
     if job.sharding.defers:
         return SIGNALS.exit_code() or (1 if result.report.workers_failed else 0)
     return SIGNALS.exit_code() or (0 if result.passed else 1)

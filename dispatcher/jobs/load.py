@@ -145,10 +145,8 @@ def load_workers(
 ) -> LoadResult:
     """A load test on `job.plan.workers` processes; blocks until they are done. Stops are
     passed on from `signals` (by default the process's own); `on_progress` is shown the
-    workers' live figures, added up, and at the end the final ones."""
+    workers' figures, added up, as they come (`run_workers`)."""
     outcome = run_workers(job.settings, job.plan, job.options, signals, on_progress)
-    if on_progress is not None:
-        on_progress(outcome.metrics)  # the end: the final figures, merged
     return _result(job, outcome.metrics, outcome.failed, signals)
 
 

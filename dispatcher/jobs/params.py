@@ -98,8 +98,11 @@ SHARED = {q.name: q for q in (
       "run-response and run-service): for HdrHistogram's own tools."),
     p("metrics_port", Int, help="Serve live Prometheus metrics on this port while the run goes "
       "(/metrics; 0: any free port, told on stderr)."),
-    p("metrics_host", str, help="Address --metrics-port listens on (0.0.0.0: every interface, "
-      "for a Prometheus on another host).", default="127.0.0.1"),
+    p("metrics_host", Str, help="Address --metrics-port listens on (0.0.0.0: every interface, "
+      "for a Prometheus on another host). Default: 127.0.0.1."),
+    p("metrics_linger", Float, help="After the run, keep serving --metrics-port until a scrape "
+      "has read the final figures, at most this long (a Prometheus scrapes every 15 s or so). "
+      "Default: 0."),
     p("grace", float, help="Seconds in-flight requests may finish after Ctrl-C.", default=2.0),
     p("host", str, help="Address to listen on.", default="127.0.0.1"),
     p("port", int, help="Port to listen on (0: any free).", default=8080),
@@ -178,7 +181,8 @@ RUN = (
     Param("scenario", Path | None, (), "A scenario file (scenarios/*.yaml), or scenario:NAME (an "
           "installed one: webhook-sim scenarios); flags override its settings.", None),
     *TARGET, *AUTH, *PAYLOAD, "count", *TRAFFIC, *OVERRIDES, *THROTTLE, *RETRY, "seed", *HTTP,
-    "source_address", "report_json", "hdr_log", "metrics_port", "metrics_host", "log",
+    "source_address", "report_json", "hdr_log", "metrics_port", "metrics_host",
+    "metrics_linger", "log",
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("junit", Path | None, help="With a scenario: JUnit XML, one testcase per expectation."),
     "grace",
@@ -220,7 +224,8 @@ LOAD = (*TARGET, *AUTH, *PAYLOAD,
     p("duration", str, "--duration", "-d", help="How long: 10, 10s, 2m, 1h.", default="10s"),
     p("ramp", Str, help="A rate profile TIME:RATE,... e.g. 0:50,30s:2000,60s:2000 (no --rate)."),
     "workers", "concurrency", "adaptive", *TRAFFIC, *OVERRIDES, *RETRY, "seed", *HTTP,
-    "source_address", "report_json", "hdr_log", "metrics_port", "metrics_host", "log",
+    "source_address", "report_json", "hdr_log", "metrics_port", "metrics_host",
+    "metrics_linger", "log",
     p("report_html", Path | None, help="Write a self-contained HTML report with charts."),
     p("expect", list[str] | None, help="Threshold METRIC OP VALUE, e.g. 'response_p99_ms<300' "
       "(repeatable): any unmet threshold exits 1."),
@@ -336,7 +341,7 @@ _METAVARS = {
 }  # fmt: skip
 _SECONDS = {"timeout", "interval", "max_interval", "grace", "throttle_window", "token_ttl",
             "read_timeout", "idle_timeout", "fallback_within", "fallback_window",
-            "progress_every"}  # fmt: skip
+            "progress_every", "metrics_linger"}  # fmt: skip
 
 
 def metavar(param: Param) -> str | None:

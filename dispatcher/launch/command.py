@@ -88,7 +88,8 @@ def launch_and_merge(
     if flags.get("hdr_log") is not None:  # each shard would write its own on its own node
         raise ConfigError("--hdr-log does not go with --ray yet: give it to shards run with "
                           "--shard K/N, one log each")  # fmt: skip
-    if flags.get("metrics_port") is not None:  # the shards run on other nodes, out of sight
+    metrics = ("metrics_port", "metrics_host", "metrics_linger")
+    if any(flags.get(name) is not None for name in metrics):  # shards run on other nodes
         raise ConfigError("--metrics-port does not go with --ray: give it to shards run with "
                           "--shard K/N, one port each")  # fmt: skip
     validate({**flags, "ray": False, "shards": None})
