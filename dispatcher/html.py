@@ -14,13 +14,17 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .htmlcharts import latency_figure, rate_figure, spectrum_figure, throttle_figure
 from .htmlcharts.runview import as_load
 from .htmlcharts.svg import number as fmt
 from .report.model import LoadReport, RunReport, as_json
+
+if TYPE_CHECKING:
+    from .report.compare import Comparison
 
 
 def _ms(value: float | None) -> str:
@@ -57,13 +61,26 @@ def _rate(report: LoadReport) -> str:
     return f"{fmt(rate.target_per_s or 0)}/s for {fmt(rate.duration_s)} s"
 
 
+def _made(report: LoadReport) -> list[tuple[str, str]]:
+    """The version that built the report, and the run's date: a merged report's shared start,
+    else when the report was built; a report without them says what rendered the page, when."""
+    from . import __version__
+
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    start = report.shards.start_at if report.shards else None
+    return [
+        ("webhook-sim", report.tool_version or f"- (page rendered by {__version__})"),
+        ("date", _date(start or report.generated_at) if start or report.generated_at
+         else f"- (page rendered {_date(now)})"),
+    ]  # fmt: skip
+
+
 def metadata(report: LoadReport) -> list[tuple[str, str]]:
     settings, shards = report.settings, report.shards
     auth = settings.get("auth") if isinstance(settings.get("auth"), dict) else {}
     split = f", {len(shards.merged)} of {shards.count} shards" if shards else ""
     return [
-        ("webhook-sim", report.tool_version or "-"),
-        ("date", _date(report.generated_at or (shards.start_at if shards else None))),
+        *_made(report),
         ("duration", f"{report.duration_s:.2f} s (arrivals {report.rate.arrival_window_s:g} s)"),
         ("target", _url(settings.get("url"))),
         ("flow", report.traffic.flow),
@@ -75,10 +92,12 @@ def metadata(report: LoadReport) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
-def verdict(report: LoadReport, run: RunReport | None = None) -> str:
-    """The page's one-line verdict; `run`: the run report `report` was made from. FAIL when a
-    threshold (a run: a notification or the scenario) failed, ATTENTION when only something
-    else needs a look."""
+def verdict(
+    report: LoadReport, run: RunReport | None = None, comparison: Comparison | None = None
+) -> str:
+    """The page's one-line verdict; `run`: the run report `report` was made from; `comparison`:
+    `report --compare`'s. FAIL when a threshold (a run: a notification or the scenario) failed
+    or a metric is worse than the baseline, ATTENTION when only something else needs a look."""
     parts: list[tuple[bool, str]] = []
     thresholds = report.thresholds or []
     failures = sum(t.status == "failed" for t in thresholds)
@@ -106,11 +125,32 @@ def verdict(report: LoadReport, run: RunReport | None = None) -> str:
         parts.append((False, f"interrupted by {report.interrupted}"))
     if report.workers_failed:
         parts.append((False, f"workers failed: {', '.join(report.workers_failed)}"))
+    if comparison is not None:
+        tolerance = f"{comparison.tolerance * 100:g}%"
+        worse = ", ".join(row.name for row in comparison.worse)
+        failures += bool(worse)
+        parts.append((not worse, f"WORSE than the baseline beyond the {tolerance} tolerance: "
+                      f"{worse}" if worse else f"within {tolerance} of the baseline"))  # fmt: skip
     ok = all(good for good, _ in parts)
     spans = "".join(f'<span class="{"good" if good else "bad"}">{_e(text)}</span>'
                     for good, text in parts)  # fmt: skip
     head = "PASS" if ok else "ATTENTION" if not failures else "FAIL"
     return f'<p class="verdict {"good" if ok else "bad"}"><b>{head}</b>{spans}</p>'
+
+
+def against(base: LoadReport, comparison: Comparison | None) -> str:
+    """With a baseline: what the dashed lines are, and the metrics side by side."""
+    hint = ('<p class="hint">Dashed lines marked "baseline" are the baseline report\'s '
+            f"(generated {_e(_date(base.generated_at))}).</p>")  # fmt: skip
+    if comparison is None:
+        return hint
+    from .report.compare import cells
+
+    tolerance = f"{comparison.tolerance * 100:g}%"
+    rows = [cells(row) for row in comparison.rows]
+    table = _table(("metric", "baseline", "new", "change", "worse?"), rows, "comparison")
+    return (f"<h2>Against the baseline (tolerance {tolerance})</h2>"
+            + table.replace("<td>WORSE</td>", '<td class="bad">WORSE</td>') + hint)  # fmt: skip
 
 
 def _outcome_class(name: str) -> str:
@@ -129,13 +169,15 @@ def _first_seen(report: LoadReport) -> dict[str, tuple[str, str]]:
 def slowest_table(report: LoadReport) -> str:
     if not report.slowest:
         return ""
-    rows = [(_ms(s.response_ms), _ms(s.service_ms), s.process_id, s.key, s.attempt, s.outcome,
+    rows = [(_ms(s.service_ms), _ms(s.response_ms), s.process_id, s.key, s.attempt, s.outcome,
              f"{s.t_s:g} s", s.final or "not yet")
             for s in report.slowest]  # fmt: skip
-    head = ("response time", "service time", "process", "notification", "attempt", "status",
+    head = ("service time", "response time", "process", "notification", "attempt", "status",
             "ended at", "notification's outcome")  # fmt: skip
-    return ("<h2>Slowest attempts</h2><p class=\"hint\">By response time (from the instant each "
-            "was due), answered attempts only.</p>" + _table(head, rows, "slowest"))  # fmt: skip
+    return ("<h2>Slowest attempts</h2><p class=\"hint\">By service time (request sent to answer "
+            "read: the receiver's own time), answered attempts only; the response time adds "
+            "the wait from the instant each was due.</p>"
+            + _table(head, rows, "slowest"))  # fmt: skip
 
 
 def tables(report: LoadReport, *, run: bool = False) -> str:
@@ -220,6 +262,7 @@ table.outcomes td:last-child { width: 40%; }
 table.outcomes, table.slowest { font-size: 13px; }
 table.slowest td { white-space: nowrap; }
 p.hint { color: #555; margin: .2em 0 .5em; }
+table.comparison td.bad { color: #D55E00; font-weight: bold; }
 @media print { body { max-width: none; margin: 0; font-size: 11px; }
   svg.figure, table, .verdict { break-inside: avoid; } h2 { break-after: avoid; } }
 """
@@ -266,9 +309,14 @@ PROBE = """(function () {
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 
-def render(report: LoadReport | RunReport, baseline: LoadReport | RunReport | None = None) -> str:
+def render(
+    report: LoadReport | RunReport,
+    baseline: LoadReport | RunReport | None = None,
+    comparison: Comparison | None = None,
+) -> str:
     """The page for `report`; `baseline`: another report whose series the charts draw too,
-    dashed and labelled "baseline" (`report --html --compare`)."""
+    dashed and labelled "baseline"; `comparison`: `report` against it, for the verdict and a
+    table (`report --html --compare`)."""
     run = report if isinstance(report, RunReport) else None
     page = as_load(report) if isinstance(report, RunReport) else report
     base = as_load(baseline) if isinstance(baseline, RunReport) else baseline
@@ -278,10 +326,6 @@ def render(report: LoadReport | RunReport, baseline: LoadReport | RunReport | No
     # No "<" at all in the embedded JSON (it holds what receivers said): neither "</script>"
     # nor "<!--" can end or bend the script element; JSON reads "\\u003c" back as "<".
     data = json.dumps(as_json(report)).replace("<", "\\u003c")
-    against = "" if base is None else (
-        '<p class="hint">Dashed lines marked "baseline" are the baseline report\'s '
-        f"(generated {_e(_date(base.generated_at))}).</p>"
-    )  # fmt: skip
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
@@ -292,10 +336,10 @@ def render(report: LoadReport | RunReport, baseline: LoadReport | RunReport | No
 <body data-errors="0" data-resources="0">
 <h1>webhook-sim {report.kind} report</h1>
 <dl class="meta">{meta}</dl>
-{verdict(page, run)}
+{verdict(page, run, comparison)}
 <p class="hint">Hover a chart for each second's figures. Times are seconds from the start;
 a hatched band is a last second the run covered only in part, drawn at its rate.</p>
-{against}{"".join(figures)}
+{"" if base is None else against(base, comparison)}{"".join(figures)}
 {tables(page, run=run is not None)}
 <script type="application/json" id="report">{data}</script>
 <script>{PROBE}</script>

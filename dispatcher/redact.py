@@ -3,16 +3,21 @@ that masks them in any text before it reaches a console, a log, a report or an e
 
 Secrets come from the settings (passwords, API keys, client secrets, secret headers), from the
 command line even when it fails validation, and from the run itself (the OAuth2 access tokens
-the sender obtains: a receiver may echo one back in its error body). Besides the known values,
-anything shaped like a credential (`Bearer ...`, `Basic ...`, `Authorization: ...`) is masked
-too, so a token never seen here (say, one the receiver made up) does not leak either.
+the sender obtains: a receiver may echo one back in its error body). Each is looked for as
+written and as a receiver may echo it: JSON-escaped, percent- or form-encoded, HTML-escaped.
+Besides the known values, anything shaped like a credential (`Bearer ...`, `Basic ...`,
+`Authorization: ...`) is masked too, so a token never seen here (say, one the receiver made
+up) does not leak either.
 """
 
 from __future__ import annotations
 
+import html
 import io
+import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -36,7 +41,8 @@ class Redactor:
         self._lock = threading.Lock()  # tokens are learned on the event loop, read everywhere
 
     def add(self, *values: str | None) -> None:
-        fresh = {v for v in values if v and len(v) >= MIN_LENGTH} - self._values
+        known = {v for v in values if v and len(v) >= MIN_LENGTH}
+        fresh = {form for v in known for form in _forms(v)} - self._values
         if not fresh:
             return
         with self._lock:
@@ -73,6 +79,19 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.scrub_tree(v) for v in value]
         return value
+
+
+def _forms(secret: str) -> set[str]:
+    """A secret as written, and as a receiver may echo it back: inside a JSON string, in a URL
+    (percent-encoded, form-encoded) or in HTML."""
+    return {
+        secret,
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret, safe=""),
+        html.escape(secret),
+    }
 
 
 def _mask_shaped(match: re.Match[str]) -> str:

@@ -69,7 +69,8 @@ class Sample:
 
 @dataclass(slots=True)
 class SlowAttempt:
-    """One of the slowest answered attempts, by response time (from its intended start)."""
+    """One of the slowest answered attempts, by service time (request sent to answer read:
+    the receiver's own time); its response time (from its intended start) rides along."""
 
     response_s: float
     service_s: float
@@ -88,15 +89,15 @@ class Slowest:
         self.n = n
         self._heap: list[tuple[float, int, SlowAttempt]] = []
         self._seq = itertools.count()
-        # The response time an attempt must beat to be kept (-1 while there is room): an
+        # The service time an attempt must beat to be kept (-1 while there is room): an
         # attribute, not a method, as the recorder reads it for every answered attempt.
         self.floor = -1.0
 
     def offer(self, entry: SlowAttempt) -> bool:
         """Keep `entry` if it is among the slowest; whether it was kept."""
-        if entry.response_s <= self.floor:
+        if entry.service_s <= self.floor:
             return False
-        item = (entry.response_s, -next(self._seq), entry)  # ties: the earlier is kept
+        item = (entry.service_s, -next(self._seq), entry)  # ties: the earlier is kept
         if len(self._heap) < self.n:
             heapq.heappush(self._heap, item)
         else:
@@ -112,7 +113,7 @@ class Slowest:
 
 def slowest_of(groups: Iterable[Sequence[SlowAttempt]], n: int = SLOWEST_N) -> list[SlowAttempt]:
     """The `n` slowest of several senders' slowest (each ranked), ties to the lower index."""
-    ranked = [(-e.response_s, index, rank, e) for index, group in enumerate(groups)
+    ranked = [(-e.service_s, index, rank, e) for index, group in enumerate(groups)
               for rank, e in enumerate(group)]  # fmt: skip
     return [e for *_, e in sorted(ranked, key=lambda r: r[:3])[:n]]
 

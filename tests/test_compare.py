@@ -159,6 +159,16 @@ def test_compare_two_load_reports(
     assert code == 1
     text = page.read_text()
     assert text.count("<svg") == 4
+    # The page's verdict says what the console says: worse, which metrics, what tolerance.
+    verdict = re.search(r'<p class="verdict bad"><b>FAIL</b>.*?</p>', text)
+    assert verdict is not None, text[:3000]
+    assert "WORSE than the baseline beyond the 10% tolerance: response p50" in verdict[0]
+    assert "PASS" not in verdict[0]
+    table = re.search(r'<table class="comparison">.*?</table>', text)
+    assert table is not None
+    assert re.search(r"<td>response p50</td><td>[\d.]+ ms</td><td>[\d.]+ ms</td>"
+                     r'<td>\+[\d.]+%</td><td class="bad">WORSE</td>', table[0])  # fmt: skip
+    assert table[0].count("<tr>") == 7  # the header and the six metrics the console shows
     # The charts draw the baseline's series too, dashed; without --compare, none.
     for name in ("baseline p50", "baseline p99", "baseline response time"):
         assert f">{name}</text>" in text, name
@@ -252,3 +262,40 @@ def test_run_reports_compare(
     assert code == 1
     assert "WORSE" in row_of(out, "latency p99")
     assert "+200.0%" in row_of(out, "latency p50")
+
+
+def test_a_run_report_renders_and_compares_as_html(
+    tmp_path: Path, run_json: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `report --help`: SOURCE "saved by load (or run)": a run report renders too.
+    page = tmp_path / "run.html"
+    code, out, err = cli(capsys, "report", run_json, "--html", str(page))
+    assert code == 0, out + err
+    text = page.read_text()
+    assert "<h1>webhook-sim run report</h1>" in text
+    assert "10 of 10 notifications delivered" in text
+    # And against a baseline: its latency, failures and throttle, judged on the page too.
+    slower = write_json(tmp_path / "slower.json", as_json(run_report(30.0)))
+    code, out, _ = cli(capsys, "report", slower, "--html", str(page), "--compare", run_json)
+    assert code == 1, out
+    text = page.read_text()
+    assert ("WORSE than the baseline beyond the 10% tolerance: latency p50, latency p90, "
+            "latency p99") in text  # fmt: skip
+    assert "<td>latency p99</td><td>10.0 ms</td><td>30.0 ms</td><td>+200.0%</td>" in text
+    code, out, _ = cli(capsys, "report", run_json, "--html", str(page), "--compare", run_json)
+    assert code == 0, out
+    assert "within 10% of the baseline" in page.read_text()
+
+
+def test_html_of_a_check_report_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    check = write_json(tmp_path / "check.json", {
+        "schema_version": 1, "kind": "check", "checks": [], "passed": True, "duration_s": 1.0,
+        "settings": {}, "interrupted": None})  # fmt: skip
+    code, _, err = cli(capsys, "report", check, "--html", str(tmp_path / "x.html"))
+    assert code == 2
+    assert (
+        err == f"webhook-sim: error: {check}: a 'check' report: --html takes load or run reports\n"
+    )
+    assert not (tmp_path / "x.html").exists()

@@ -422,10 +422,10 @@ def test_check_refuses_an_unwritable_report_path_before_checking(
     ("text", "expected"),
     [
         ("[1, 2]", "not a webhook-sim report (no 'notifications')"),
-        ('{"notifications": {}}', "not a webhook-sim load report (no "),
+        ('{"notifications": {}}', "not a webhook-sim report (no "),
         (
             '{"notifications": [], "latency_ms": 1, "attempts": 2}',
-            "not a webhook-sim load report (a field has the wrong type)",
+            "not a webhook-sim report (a field has the wrong type)",
         ),
         (
             '{"notifications": ' + "[" * 100_000 + "]" * 100_000 + "}",

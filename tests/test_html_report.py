@@ -24,7 +24,8 @@ from dispatcher.html import render
 from dispatcher.load import LoadPlan
 from dispatcher.metrics import Metrics, ThrottlePoint, record_seconds
 from dispatcher.report import load_report, read_load_report, run_report
-from dispatcher.report.model import LoadReport, as_json
+from dispatcher.report.compare import compare
+from dispatcher.report.model import LoadReport, RunReport, Shards, as_json
 from dispatcher.samples import KINDS, Sample, SlowAttempt
 from dispatcher.settings import Settings, TrafficSettings
 
@@ -109,8 +110,8 @@ def test_the_page_holds_every_chart_and_table() -> None:
     slowest = re.search(r'<table class="slowest">.*?</table>', page, re.S)
     assert slowest is not None
     rows = re.findall(r"<tr><td>([\d.]+) ms</td>", slowest.group(0))
-    assert [float(v) for v in rows] == [20.0, 18.0, 18.0, 16.0, 16.0, 14.0, 14.0, 12.0, 12.0,
-                                        12.0]  # fmt: skip
+    # By service time, the first column (each response time is twice it here).
+    assert [float(v) for v in rows] == [10.0, 9.0, 9.0, 8.0, 8.0, 7.0, 7.0, 6.0, 6.0, 6.0]
     assert "<td>***</td>" in page  # the Basic credentials, as the settings hold them
     assert "hunter2" not in page
     # Offline: nothing may be fetched, and the page says so to the browser.
@@ -215,6 +216,80 @@ def test_a_baseline_is_drawn_dashed_beside_the_report() -> None:
                                                     page))  # fmt: skip
 
 
+VERDICT = re.compile(r'<p class="verdict (\w+)"><b>(\w+)</b>(.*?)</p>')
+
+
+def verdict_of(page: str) -> tuple[str, str, list[str]]:
+    """The verdict line's class, its head (PASS, ATTENTION, FAIL) and its parts."""
+    found = VERDICT.search(page)
+    assert found is not None
+    return found[1], found[2], [html.unescape(t) for t in re.findall(r">([^<]+)</span>", found[3])]
+
+
+def rows_of(page: str, cls: str) -> list[list[str]]:
+    table = re.search(rf'<table class="{cls}">.*?</table>', page, re.S)
+    assert table is not None, cls
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", row)
+            for row in re.findall(r"<tr>(.*?)</tr>", table[0].split("<tbody>")[1])]  # fmt: skip
+
+
+def test_the_verdict_and_a_table_tell_the_comparison_with_the_baseline() -> None:
+    new = report()
+    faster = new.model_copy(update={"latency_ms": new.latency_ms.model_copy(update={
+        "response": new.latency_ms.response.model_copy(update={"p50": 1.0})})})  # fmt: skip
+    # Worse: the verdict fails, naming the metrics and the tolerance, as the console does.
+    page = render(new, faster, compare(new, faster, 0.1))
+    cls, head, parts = verdict_of(page)
+    assert (cls, head) == ("bad", "FAIL")
+    assert parts[-1] == "WORSE than the baseline beyond the 10% tolerance: response p50"
+    assert "<h2>Against the baseline (tolerance 10%)</h2>" in page
+    assert re.search(r'<table class="comparison"><thead><tr><th>metric</th><th>baseline</th>'
+                     r"<th>new</th><th>change</th><th>worse\?</th>", page)  # fmt: skip
+    rows = rows_of(page, "comparison")
+    assert [row[0] for row in rows] == [
+        "rate (deliveries/s)",
+        "response p50",
+        "response p90",
+        "response p99",
+        "failure rate",
+        "throttle min limit",
+    ]
+    p50 = new.latency_ms.response.p50
+    assert p50 is not None
+    assert rows[1] == ["response p50", "1.0 ms", f"{p50:.1f} ms", f"{(p50 - 1) * 100:+.1f}%",
+                       "WORSE"]  # fmt: skip
+    assert [row[4] for row in rows] == ["no", "WORSE", "no", "no", "no", "no"]
+    # Not worse: within the tolerance, and the verdict says so.
+    same = render(new, new, compare(new, new, 0.25))
+    assert verdict_of(same)[2][-1] == "within 25% of the baseline"
+    assert verdict_of(same)[1] == "ATTENTION"  # the sample run's throttle, not the comparison
+    assert "WORSE" not in same
+    # A baseline without a comparison (the API): its series, no verdict on it, no table.
+    assert "baseline" not in " ".join(verdict_of(render(new, faster))[2])
+    assert '<table class="comparison">' not in render(new, faster)
+
+
+def test_the_header_tells_who_built_the_report_and_when() -> None:
+    run = run_report(metrics(), SETTINGS, traffic=TrafficSettings(count=25, seed=7))
+    assert run.tool_version  # stamped when built, as a load report is
+    assert run.generated_at
+    page = render(run)
+    assert f"<dt>webhook-sim</dt><dd>{run.tool_version}</dd>" in page
+    built = run.generated_at.replace("T", " ").replace("Z", " UTC")
+    assert f"<dt>date</dt><dd>{built}</dd>" in page
+    # A report written before them: the page says when it was rendered, not that it ran then.
+    old = RunReport.model_validate({**as_json(run), "tool_version": None, "generated_at": None})
+    page = render(old)
+    assert re.search(r"<dt>date</dt><dd>- \(page rendered \d{4}-\d\d-\d\d [\d:]+ UTC\)</dd>",
+                     page)  # fmt: skip
+    assert "<dt>webhook-sim</dt><dd>- (page rendered by " in page
+    # Merged (perhaps a day later): the shards' shared start is the run's date.
+    shards = Shards(run_id="r", count=2, merged=[0, 1], missing=[],
+                    start_at="2026-11-25T10:00:00.000Z", fingerprint="f")  # fmt: skip
+    merged = render(run.model_copy(update={"shards": shards}))
+    assert "<dt>date</dt><dd>2026-11-25 10:00:00.000 UTC</dd>" in merged
+
+
 def test_a_run_report_renders_as_a_page_of_its_own() -> None:
     run = run_report(metrics(), SETTINGS, traffic=TrafficSettings(count=25, seed=7))
     page = render(run)
@@ -297,18 +372,23 @@ def test_a_browser_draws_every_chart_offline(
         t: a["data-drawn"] for t, a in found.items()
     }
 
-    # Against a baseline (itself: not worse), the baseline's series are drawn too.
+    # Against a baseline (itself: not worse), the baseline's series are drawn too, and the
+    # verdict and a table say how the two compare.
     against = tmp_path / "against.html"
     code = main(["report", str(json_file), "--html", str(against), "--compare", str(json_file)])
     assert code == 0, capsys.readouterr().out
-    with_base = every_chart_drawn(against, tmp_path / "profile")
+    with_base = every_chart_drawn(against, tmp_path / "profile", "comparison")
     for title in (CHARTS[0], CHARTS[2], CHARTS[3]):
         assert int(with_base[title]["data-drawn"]) > int(found[title]["data-drawn"]), title
-    assert "baseline p99" in against.read_text()
+    text = against.read_text()
+    assert "baseline p99" in text
+    assert verdict_of(text)[2][-1] == "within 10% of the baseline"
+    assert [row[4] for row in rows_of(text, "comparison")] == ["no"] * 6
 
 
-def every_chart_drawn(page: Path, profile: Path) -> dict[str, dict[str, str]]:
-    """The page drawn offline with no error: every chart's every data mark, every table."""
+def every_chart_drawn(page: Path, profile: Path, *more: str) -> dict[str, dict[str, str]]:
+    """The page drawn offline with no error: every chart's every data mark, every table
+    (`more`: tables of some pages only)."""
     body, found = drawn(page, profile)
     assert body["data-errors"] == "0", body.get("data-error-text")
     assert body["data-resources"] == "0"
@@ -316,7 +396,7 @@ def every_chart_drawn(page: Path, profile: Path) -> dict[str, dict[str, str]]:
     for title, attrs in found.items():
         assert int(attrs["data-points"]) > 0, title
         assert attrs["data-drawn"] == attrs["data-points"], (title, attrs)
-    for table in ("outcomes", "slowest", "summary", "settings"):
+    for table in ("outcomes", "slowest", "summary", "settings", *more):
         assert body[f"data-table-{table}"] != "0", (table, body)
     return found
 

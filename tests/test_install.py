@@ -47,6 +47,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(REPO / name, src / name, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
+    # No build isolation: nothing fetched for the build, setuptools is the test venv's own
+    # (the [test] extras name it: a Python 3.12+ venv comes without it).
     sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
        "-w", tmp / "dist", src, cwd=tmp)  # fmt: skip
     (built,) = (tmp / "dist").glob("webhook_sim-*.whl")

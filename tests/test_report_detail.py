@@ -174,6 +174,20 @@ def test_the_first_answer_of_each_outcome_is_kept_scrubbed() -> None:
     assert samples["200"].detail == "x" * 200 + "…"
 
 
+def test_the_slowest_are_ranked_by_the_receivers_time_not_the_wait_for_a_slot() -> None:
+    """An attempt that waited 2 s for a slot (the sender's queue, a cut throttle) and was then
+    answered in 10 ms is not "slower" than one the receiver took 300 ms over."""
+    rec, clock = recorder()
+    clock.append(2.01)
+    rec.answered(2.01, result(200, latency_s=0.01), note(0), 0.0, 10)  # due at 0
+    clock.append(2.3)
+    rec.answered(2.3, result(200, latency_s=0.3), note(1), 2.0, 10)  # due at 2.0
+    ranked = rec.metrics.slowest.ranked()
+    assert [(e.process_id, e.service_s, e.response_s) for e in ranked] == [
+        ("p-1", 0.3, pytest.approx(0.3)), ("p-0", 0.01, pytest.approx(2.01)),
+    ]  # fmt: skip
+
+
 def test_the_slowest_attempts_learn_how_their_notification_ended() -> None:
     rec, clock = recorder()
     kept = []
@@ -211,7 +225,9 @@ def events(seed: int) -> list[tuple[float, AttemptResult, int, float]]:
     for i in range(EVENTS):
         status, error = rng.choice(outcomes)
         at = round(rng.uniform(0, 5), 3)
-        out.append((at, result(status, error=error, detail=f"#{i}"), i, rng.random()))
+        service = round(rng.uniform(0.001, 0.5), 4)  # ranked by it: distinct, few ties
+        answered = result(status, error=error, detail=f"#{i}", latency_s=service)
+        out.append((at, answered, i, service + rng.random()))
     return sorted(out, key=lambda e: e[0])
 
 

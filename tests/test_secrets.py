@@ -126,3 +126,25 @@ def test_url_credentials_are_refused_without_showing_them(
     _, err = capsys.readouterr()
     assert "--basic" in err
     assert URL_PASSWORD not in err
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        '{"got": "Pa\\"ss/w0rd!"}',  # inside a JSON string
+        "url=Pa%22ss%2Fw0rd%21",  # percent-encoded
+        "form=Pa%22ss%2Fw0rd%21&x=1",
+        "<p>Pa&quot;ss/w0rd!</p>",  # HTML-escaped
+        'plain Pa"ss/w0rd! text',
+    ],
+)
+def test_a_secret_echoed_encoded_is_masked(echoed: str) -> None:
+    """A receiver that echoes the password back in its error body, escaped for JSON, a URL or
+    HTML: the outcome samples, the console and the log show *** all the same."""
+    from dispatcher.redact import Redactor
+
+    redactor = Redactor()
+    redactor.add('Pa"ss/w0rd!')
+    scrubbed = redactor.scrub(echoed)
+    assert "w0rd" not in scrubbed
+    assert "***" in scrubbed

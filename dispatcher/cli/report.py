@@ -10,8 +10,9 @@ from .declare import Flags, command
 
 @command(app, params.REPORT)
 def report(flags: Flags) -> int:
-    """Render a saved JSON load report as HTML (--html), and/or compare it with a baseline
-    (--compare). Exit 0 done (none worse), 1 a metric worse beyond --tolerance, 2 bad input."""
+    """Render a saved JSON load or run report as HTML (--html), and/or compare it with a
+    baseline (--compare). Exit 0 done (none worse), 1 a metric worse beyond --tolerance, 2 bad
+    input."""
     from ..report.compare import report_command
     from ..report.outputs import Outputs
 

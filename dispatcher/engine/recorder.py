@@ -141,7 +141,9 @@ class Recorder:
             response = max(result.latency_s, self._clock() - intended_perf)
             record_seconds(m.response, response)
             record_seconds(m.this_second, response)
-            if response > m.slowest.floor:
+            # Ranked by service time, the receiver's own: response time also holds the wait
+            # for a slot, which a cut throttle or the sender's own queue may have made.
+            if result.latency_s > m.slowest.floor:
                 kept = SlowAttempt(
                     response, result.latency_s, note.process_id, note.key, result.number,
                     outcome, round(now - self.t0, 3),

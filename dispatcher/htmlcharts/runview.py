@@ -4,8 +4,6 @@ time summaries) left empty, and the page leaves those rows out for a run."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from ..report.model import (
     LagSummary,
     LoadLatency,
@@ -22,8 +20,6 @@ _NOTHING = Summary(p50=None, p90=None, p95=None, p99=None, p99_9=None, max=None)
 
 
 def as_load(run: RunReport) -> LoadReport:
-    from .. import __version__
-
     latency = run.latency_ms
     service = Summary(p50=latency.p50, p90=latency.p90, p95=None, p99=latency.p99, p99_9=None,
                       max=latency.max)  # fmt: skip
@@ -54,7 +50,6 @@ def as_load(run: RunReport) -> LoadReport:
         shards=run.shards,
         samples=run.samples,
         slowest=run.slowest,
-        # A run report has neither: the page is made by this webhook-sim, now.
-        tool_version=str(__version__),
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        tool_version=run.tool_version,  # absent in a report written before them: the page
+        generated_at=run.generated_at,  # says when it was rendered instead
     )  # fmt: skip

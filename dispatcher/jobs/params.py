@@ -260,9 +260,10 @@ REPLAY = (
 
 REPORT = (
     Param("source", Path, (), "A JSON report saved by load (or run) --report-json.", ...),
-    p("html", Path | None, help="Write the HTML report (of a load report) here."),
+    p("html", Path | None, help="Write the HTML report (of a load or run report) here."),
     p("compare", Path | None, help="A baseline report of the same kind: print both side by "
-      "side and exit 1 when SOURCE is worse beyond --tolerance."),
+      "side (and with --html, on the page) and exit 1 when SOURCE is worse beyond "
+      "--tolerance."),
     p("tolerance", str, help="How much worse than the baseline a metric may be: 10% or 0.1.",
       default="10%"))
 

@@ -126,6 +126,7 @@ def run_report(
         timeline=[second(s, detailed=m.detailed) for s in m.seconds] or None,
         spectrum=spectrum(m),
         **_detail(m),
+        **_stamp(),
     )
 
 
@@ -282,13 +283,14 @@ def load_report(
         timeline=[second(s, detailed=m.detailed) for s in m.seconds],
         workers_failed=list(workers_failed) or None,
         thresholds=[verdict(t) for t in thresholds] or None,
-        tool_version=_version(),
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         **_detail(m),
+        **_stamp(),
     )
 
 
-def _version() -> str:
+def _stamp() -> dict[str, str]:
+    """Who built the report, and when: now (a merged report: when merged)."""
     from .. import __version__
 
-    return str(__version__)
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {"tool_version": str(__version__), "generated_at": now}

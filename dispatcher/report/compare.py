@@ -26,7 +26,7 @@ from rich.table import Table
 from ..errors import ConfigError
 from .model import AnyReport, LoadReport, RunReport, Summary, Summary4
 from .outputs import Outputs
-from .read import read_load_report, read_report
+from .read import read_report
 
 DEFAULT_TOLERANCE = "10%"
 
@@ -128,18 +128,21 @@ def _cell(value: float | None, unit: str) -> str:
     return f"{value:.1f}{unit}"
 
 
+def cells(row: Row) -> tuple[str, str, str, str, str]:
+    """A row as the console and the HTML page show it: metric, base, new, change, worse?"""
+    change = "-" if row.change_pct is None else f"{row.change_pct:+.1f}%"
+    verdict = "n/a" if row.base is None or row.new is None else "WORSE" if row.worse else "no"
+    return row.name, _cell(row.base, row.unit), _cell(row.new, row.unit), change, verdict
+
+
 def comparison_table(comparison: Comparison, new: str, base: str) -> Table:
     tolerance = f"{comparison.tolerance * 100:g}%"
     table = Table(title=f"{new} against {base} (tolerance {tolerance})", title_justify="left")
     for column in ("metric", "base", "new", "change", "worse?"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for row in comparison.rows:
-        change = "-" if row.change_pct is None else f"{row.change_pct:+.1f}%"
-        verdict = "[red]WORSE[/red]" if row.worse else "no"
-        if row.base is None or row.new is None:
-            verdict = "n/a"
-        table.add_row(row.name, _cell(row.base, row.unit), _cell(row.new, row.unit), change,
-                      verdict)  # fmt: skip
+        *shown, verdict = cells(row)
+        table.add_row(*shown, "[red]WORSE[/red]" if verdict == "WORSE" else verdict)
     return table
 
 
@@ -153,10 +156,10 @@ def print_comparison(console: Console, comparison: Comparison, new: str, base: s
         console.print("not worse than the baseline beyond the tolerance")
 
 
-def _comparable(path: Path) -> LoadReport | RunReport:
+def _comparable(path: Path, flag: str = "--compare") -> LoadReport | RunReport:
     report: AnyReport = read_report(path)
     if not isinstance(report, LoadReport | RunReport):
-        raise ConfigError(f"{path}: a {report.kind!r} report: --compare takes load or run reports")
+        raise ConfigError(f"{path}: a {report.kind!r} report: {flag} takes load or run reports")
     return report
 
 
@@ -167,15 +170,16 @@ def report_command(out: Outputs, source: Path, base: Path | None, tolerance: str
     if html is None and base is None:
         raise ConfigError("report: nothing to do: give --html OUT, --compare BASE, or both")
     fraction = parse_tolerance(tolerance)
+    report = _comparable(source, "--html" if base is None else "--compare")
     comparison = baseline = None
     if base is not None:  # read before any file is written: a bad one costs nothing
         baseline = _comparable(base)
-        comparison = compare(_comparable(source), baseline, fraction)
+        comparison = compare(report, baseline, fraction)
     if html is not None:
         from ..html import render
 
-        # With --compare, the charts draw the baseline's series too.
-        out.save("html", render(read_load_report(source), baseline), "HTML report")
+        # With --compare, the charts draw the baseline's series too, and the page the verdict.
+        out.save("html", render(report, baseline, comparison), "HTML report")
     if comparison is None:
         return 0
     print_comparison(out.console, comparison, str(source), str(base))

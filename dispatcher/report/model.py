@@ -222,7 +222,7 @@ class OutcomeSample(_Model):
 
 
 class SlowAttempt(_Model):
-    """One of the slowest answered attempts, by response time."""
+    """One of the slowest answered attempts, by service time (the receiver's own)."""
 
     process_id: str
     key: str = Field(description="the notification's status (or STATE/result)")
@@ -237,6 +237,8 @@ class SlowAttempt(_Model):
 
 _SAMPLES = "the first attempt of each outcome, with what the receiver said"
 _SLOWEST = "the slowest answered attempts (at most 10), slowest first"
+_TOOL_VERSION = "the webhook-sim that built it"
+_GENERATED_AT = "when the report was built, RFC 3339 UTC (a merged report: when merged)"
 
 
 class RunReport(_Delivery):
@@ -253,6 +255,8 @@ class RunReport(_Delivery):
     )
     samples: list[OutcomeSample] | None = Field(default=None, description=_SAMPLES)
     slowest: list[SlowAttempt] | None = Field(default=None, description=_SLOWEST)
+    tool_version: str | None = Field(default=None, description=_TOOL_VERSION)
+    generated_at: str | None = Field(default=None, description=_GENERATED_AT)
 
 
 class LoadReport(_Delivery):
@@ -266,10 +270,8 @@ class LoadReport(_Delivery):
     workers_failed: list[str] | None = None
     thresholds: list[Verdict] | None = None
     shards: Shards | None = None
-    tool_version: str | None = Field(default=None, description="the webhook-sim that built it")
-    generated_at: str | None = Field(
-        default=None, description="when the report was built, RFC 3339 UTC"
-    )
+    tool_version: str | None = Field(default=None, description=_TOOL_VERSION)
+    generated_at: str | None = Field(default=None, description=_GENERATED_AT)
     samples: list[OutcomeSample] | None = Field(default=None, description=_SAMPLES)
     slowest: list[SlowAttempt] | None = Field(default=None, description=_SLOWEST)
 
