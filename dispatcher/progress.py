@@ -1,5 +1,6 @@
 """Live progress of a run: a rich panel on a terminal (for `run`, a bar with its ETA too), a
-plain line every few seconds in logs; and running a command's work under it.
+plain line every few seconds in logs. Running a command's work under it is
+`dispatcher.running`'s.
 
 It only reads the engine's metrics; the engine never knows it is being watched.
 """
@@ -119,17 +120,17 @@ class Board:
         """The figures now, and the seconds since the start; with a total, the bar moves on
         (the last look of a run that ended by itself fills it: the estimate becomes exact)."""
         figures = _figures(m, self._rate.update(m.delivered))
-        now, done = self._clock(), m.delivered + m.exhausted + m.cancelled
+        now, done = self._clock(), m.final
         if self._since is None and m.scheduled:
             # Not from the start: workers take a second or two to start, and --start-at waits;
             # unless this first look comes late (a log line), with work already done.
             self._since = self._started if done else now
         if self.total is not None:
-            total = done if final and SIGNALS.first is None else max(self.total, m.scheduled, done)
-            outcome = f"delivered {m.delivered}, exhausted {m.exhausted}, cancelled {m.cancelled}"
-            took = now - (now if self._since is None else self._since)
             # Interrupted, the rest will not be sent: no time left to estimate, and not done.
             stopped = SIGNALS.first is not None
+            total = done if final and not stopped else max(self.total, m.scheduled, done)
+            outcome = f"delivered {m.delivered}, exhausted {m.exhausted}, cancelled {m.cancelled}"
+            took = now - (now if self._since is None else self._since)
             eta = "stopped" if stopped else "done" if final else _eta(done, total, took)
             figures["eta"] = eta
             pace = f"{done / took:.0f}" if took > 0 else "-"
